@@ -1,0 +1,182 @@
+"""Consumer base on FastStream over Redis Streams.
+
+Guarantees, given at-least-once delivery from the relay:
+
+* the consumer group is created at start-up from id ``0`` (events published before the group
+  existed are still delivered);
+* a message is acknowledged only after the handler's transaction has committed;
+* the effect happens once: the event id is inserted into the consumer's ``processed_events``
+  table in the same transaction as the effect, and a redelivered event is skipped;
+* messages left pending by a dead consumer are reclaimed (XAUTOCLAIM) by a second subscriber;
+* after ``max_attempts`` deliveries a message moves to the group's dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from faststream import AckPolicy, Context, FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.message import RedisStreamMessage
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.db import make_engine, make_session_factory
+from contracts.events import Envelope, UnknownEventType, parse_event
+from contracts.logging import configure_logging, get_logger, request_id_var
+from contracts.settings import ServiceSettings
+from contracts.streams import dead_letter_stream
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+class EventConsumer:
+    """One consumer group (``group``, usually the service name) reading ``streams``.
+
+    ``handlers`` maps event types to ``async def handler(session, envelope)``; the handler
+    runs inside the transaction that also records the event as processed. Types without a
+    handler are acknowledged and ignored (tolerant reader).
+    """
+
+    def __init__(self, *, group: str, streams: Sequence[str], handlers: Mapping[str, Handler],
+                 processed_events: sa.Table, settings: ServiceSettings,
+                 consumer_name: str | None = None) -> None:
+        self.group = group
+        self.streams = list(streams)
+        self.handlers = dict(handlers)
+        self.processed_events = processed_events
+        self.settings = settings
+        self.consumer_name = consumer_name or f"{socket.gethostname()}-{os.getpid()}"
+        self.dead_letters = dead_letter_stream(group)
+        self.broker = RedisBroker(settings.redis_url)
+        self.engine = make_engine(settings.database_url, pool_size=4)
+        self.sessions = make_session_factory(self.engine)
+        self._errors_key = f"{group}.last-error"
+        self.redis = aioredis.from_url(settings.redis_url)
+        for stream in self.streams:
+            self._subscribe(stream)
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _subscribe(self, stream: str) -> None:
+        fresh = StreamSub(stream, group=self.group, consumer=self.consumer_name,
+                          polling_interval=1000)
+        reclaim = StreamSub(stream, group=self.group, consumer=self.consumer_name,
+                            min_idle_time=self.settings.consumer_reclaim_idle_ms,
+                            polling_interval=max(100, self.settings.consumer_reclaim_idle_ms // 4))
+
+        async def on_fresh(body: Any, message: RedisStreamMessage = Context("message")) -> None:
+            await self.deliver(body, message, stream, reclaimed=False)
+
+        async def on_reclaimed(body: Any,
+                               message: RedisStreamMessage = Context("message")) -> None:
+            await self.deliver(body, message, stream, reclaimed=True)
+
+        self.broker.subscriber(stream=fresh, ack_policy=AckPolicy.MANUAL)(on_fresh)
+        self.broker.subscriber(stream=reclaim, ack_policy=AckPolicy.MANUAL)(on_reclaimed)
+
+    async def create_groups(self) -> None:
+        """XGROUP CREATE <stream> <group> 0 MKSTREAM for every stream (BUSYGROUP ignored).
+
+        Runs before the subscribers start, which would otherwise create the group at ``$``
+        and never see events published before it existed."""
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except aioredis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def app(self) -> FastStream:
+        app = FastStream(self.broker)
+        app.on_startup(self.create_groups)
+
+        async def _dispose() -> None:
+            await self.engine.dispose()
+            await self.redis.aclose()
+
+        app.after_shutdown(_dispose)
+        return app
+
+    # -- delivery --------------------------------------------------------------------------
+
+    async def deliver(self, body: Any, message: RedisStreamMessage, stream: str, *,
+                      reclaimed: bool) -> None:
+        message_id = message.raw_message["message_ids"][0].decode()
+        if reclaimed:
+            attempts = await message.get_delivery_count()
+            if attempts > self.settings.consumer_max_attempts:
+                await self.dead_letter(body, stream, message_id, attempts)
+                await message.ack()
+                return
+        try:
+            await self.process(body)
+        except Exception as exc:
+            # Left pending: the reclaim subscriber retries it after the idle time.
+            log.warning("event_failed", stream=stream, message_id=message_id,
+                        error=repr(exc)[:500])
+            await self.redis.hset(self._errors_key, message_id, repr(exc)[:2000])
+            return
+        await message.ack()
+
+    async def process(self, body: Any) -> bool:
+        """Run the handler for one raw envelope once; returns False for a duplicate."""
+        envelope = parse_event(body)
+        token = request_id_var.set(envelope.correlation_id)
+        try:
+            handler = self.handlers.get(envelope.type)
+            if handler is not None:
+                envelope.payload()  # validate early: a bad payload is a poison message
+            async with self.sessions() as session, session.begin():
+                inserted = await session.execute(
+                    insert(self.processed_events)
+                    .values(event_id=envelope.event_id, event_type=envelope.type)
+                    .on_conflict_do_nothing()
+                    .returning(self.processed_events.c.event_id))
+                if inserted.first() is None:
+                    log.info("event_duplicate_skipped", event_id=str(envelope.event_id),
+                             event_type=envelope.type)
+                    return False
+                if handler is not None:
+                    await handler(session, envelope)
+            log.info("event_processed", event_id=str(envelope.event_id),
+                     event_type=envelope.type, handled=handler is not None)
+            return True
+        except UnknownEventType:
+            return False
+        finally:
+            request_id_var.reset(token)
+
+    async def dead_letter(self, body: Any, stream: str, message_id: str,
+                          attempts: int) -> None:
+        """Park a poison message with its last error; replay = XADD its body to ``stream``."""
+        last_error = await self.redis.hget(self._errors_key, message_id)
+        await self.redis.xadd(self.dead_letters, {
+            "stream": stream, "message_id": message_id, "group": self.group,
+            "attempts": str(attempts),
+            "error": (last_error or b"").decode(),
+            "body": json.dumps(body, default=str),
+        })
+        await self.redis.hdel(self._errors_key, message_id)
+        log.error("event_dead_lettered", stream=stream, message_id=message_id,
+                  attempts=attempts, dead_letter_stream=self.dead_letters)
+
+
+def run_consumer(consumer: EventConsumer, service: str) -> None:
+    """Entry point body of a service's ``python -m <service>.events.consumer``."""
+    import asyncio
+
+    configure_logging(f"{service}-consumer", consumer.settings.log_level)
+    asyncio.run(consumer.app().run())
+
+
+__all__ = ["EventConsumer", "Handler", "ValidationError", "run_consumer"]

@@ -1,0 +1,73 @@
+"""Database plumbing shared by the services: engine/session factories, a MetaData with an
+explicit naming convention bound to the service's own schema, and the outbox and
+processed-events tables every producer/consumer keeps in its own schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata(schema: str) -> sa.MetaData:
+    """MetaData for one service: every table lives in the service's own schema."""
+    return sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Events waiting for the relay. Written in the same transaction as the state change;
+    the relay deletes a row only after Redis has accepted it."""
+    return sa.Table(
+        "outbox", metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("stream", sa.Text, nullable=False),
+        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+
+
+def processed_events_table(metadata: sa.MetaData) -> sa.Table:
+    """Idempotency keys of a consumer: one row per handled event, same transaction as the
+    effect, so a redelivered event is recognised and skipped."""
+    return sa.Table(
+        "processed_events", metadata,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False,
+                  server_default=sa.func.now()),
+    )
+
+
+def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine with short connect timeouts, so a lost database answers 503 quickly
+    instead of hanging a request."""
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One session per request, in one transaction committed when the handler succeeds."""
+    async with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,151 @@
+"""The FastAPI application shape every service shares: request-id middleware with a JSON
+access log, problem+json errors, health endpoints, DB engine and Redis client in the
+lifespan, token verification, and a session-per-request dependency."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.auth import TokenVerifier
+from contracts.db import make_engine, make_session_factory
+from contracts.errors import install_error_handlers, problem
+from contracts.logging import configure_logging, get_logger, request_id_var
+from contracts.migrations import current_revision, head_revision
+from contracts.settings import ServiceSettings
+
+log = get_logger("http")
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class RequestContextMiddleware:
+    """Takes X-Request-ID from the caller (or makes one), binds it to the logs of this
+    request, echoes it on the response and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
+        request_id = incoming.decode("latin-1")[:200] if incoming else str(uuid.uuid4())
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (REQUEST_ID_HEADER.encode(), request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if not scope["path"].startswith("/health"):
+                log.info("request", method=scope["method"], path=scope["path"], status=status,
+                         duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            request_id_var.reset(token)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session)]
+
+
+def health_router(package: str, schema: str) -> APIRouter:
+    """``/health/live`` (process up) and ``/health/ready`` (DB, Redis, migrations at head)."""
+    router = APIRouter(prefix="/health", tags=["health"])
+    head = head_revision(package)
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", response_model=None)
+    async def ready(request: Request) -> Any:
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                revision = await conn.run_sync(lambda c: current_revision(c, schema))
+                await conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if revision == head else f"at {revision}, head {head}"
+        except Exception as exc:
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await request.app.state.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ready", "checks": checks}
+        return problem(503, "Not ready: " + ", ".join(k for k, v in checks.items() if v != "ok"),
+                       checks=checks)
+
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    title: str,
+    description: str = "",
+    token_verifier: TokenVerifier | None = None,
+    on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build a service app. Routers carry the public paths (``/api/v1/...``)."""
+    configure_logging(service, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.sessions = make_session_factory(app.state.engine)
+        app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=3,
+                                            socket_connect_timeout=3)
+        app.state.token_verifier = token_verifier or TokenVerifier(
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            jwks_url=settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
+        if on_startup is not None:
+            await on_startup(app)
+        log.info("service_started", environment=settings.environment)
+        yield
+        await app.state.redis.aclose()
+        await app.state.engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=f"/docs/{service}/openapi.json",
+                  debug=settings.debug, default_response_class=JSONResponse)
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router(service, service))
+    for router in routers:
+        app.include_router(router)
+    return app

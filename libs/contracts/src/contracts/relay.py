@@ -1,0 +1,124 @@
+"""Outbox relay: publishes a service's outbox rows to Redis Streams.
+
+Run one per service: ``python -m contracts.relay --schema boards``. It wakes on the NOTIFY
+that :func:`contracts.outbox.add_event` sends at commit and polls as a backstop. A batch is
+claimed with ``FOR UPDATE SKIP LOCKED``, published, and deleted in the same transaction, so
+a relay killed mid-batch leaves its rows in place: they are published again (at-least-once)
+and consumers drop the duplicates by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+import psycopg
+from faststream.redis import RedisBroker
+from psycopg.rows import dict_row
+
+from contracts.logging import configure_logging, get_logger
+from contracts.outbox import notify_channel
+from contracts.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+def libpq_dsn(database_url: str) -> str:
+    """SQLAlchemy URL -> libpq URL (drop the ``+psycopg`` driver suffix)."""
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class OutboxRelay:
+    def __init__(self, *, schema: str, database_url: str, redis_url: str,
+                 batch_size: int = 200, poll_seconds: float = 1.0) -> None:
+        self.schema = schema
+        self.dsn = libpq_dsn(database_url)
+        self.broker = RedisBroker(redis_url)
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.published = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def publish_batch(self, conn: psycopg.AsyncConnection) -> int:
+        """Publish up to one batch; returns how many rows went out."""
+        async with conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f'SELECT id, stream, envelope FROM "{self.schema}".outbox '
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (self.batch_size,))
+            rows = await cur.fetchall()
+            for row in rows:
+                envelope = row["envelope"]
+                await self.broker.publish(
+                    envelope, stream=row["stream"],
+                    correlation_id=envelope.get("correlation_id") or envelope["event_id"],
+                    headers={"event_type": envelope["type"]})
+            if rows:
+                await cur.execute(f'DELETE FROM "{self.schema}".outbox WHERE id = ANY(%s)',
+                                  ([r["id"] for r in rows],))
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        await self.broker.connect()
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                await self._run_connected()
+                backoff = 0.2
+            except (psycopg.OperationalError, OSError, ConnectionError) as exc:
+                # Database or Redis went away: nothing is lost (rows stay), retry with backoff.
+                log.warning("relay_retrying", error=str(exc), backoff=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # a Redis error surfaces under several types
+                log.warning("relay_retrying", error=repr(exc), backoff=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self.broker.stop()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _run_connected(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as listener, \
+                await psycopg.AsyncConnection.connect(self.dsn) as worker:
+            await listener.execute(f'LISTEN "{notify_channel(self.schema)}"')
+            log.info("relay_started", schema=self.schema)
+            while not self._stop.is_set():
+                if await self.publish_batch(worker) == self.batch_size:
+                    continue  # more waiting: no need to sleep
+                # Wake on the first commit notification, or poll after poll_seconds.
+                async for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
+                    pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Publish a service's outbox to Redis Streams")
+    parser.add_argument("--schema", required=True, help="the service schema, e.g. boards")
+    args = parser.parse_args()
+    # Same env vars as the service itself, e.g. BOARDS_DATABASE_URL.
+    settings = ServiceSettings(_env_prefix=f"{args.schema.upper()}_")
+    configure_logging(f"{args.schema}-relay", settings.log_level)
+    relay = OutboxRelay(schema=args.schema, database_url=settings.database_url,
+                        redis_url=settings.redis_url, batch_size=settings.relay_batch_size,
+                        poll_seconds=settings.relay_poll_seconds)
+
+    async def _main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, relay.stop)
+        await relay.run()
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

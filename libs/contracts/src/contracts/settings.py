@@ -1,0 +1,51 @@
+"""Settings every service shares. Each service subclasses :class:`ServiceSettings` with its
+own env prefix (``IDENTITY_``, ``BOARDS_``...); nothing else reads ``os.environ``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_DATABASE_URL = "postgresql+psycopg://kanban:kanban@127.0.0.1:5432/kanban"
+DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KANBAN_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    debug: bool = False
+    log_level: str = "INFO"
+    database_url: str = DEV_DATABASE_URL
+    redis_url: str = DEV_REDIS_URL
+    db_pool_size: int = 10
+    # Token verification (every service re-verifies the gateway's decision).
+    jwt_issuer: str = "kanban-identity"
+    jwt_audience: str = "kanban"
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwks_cache_seconds: int = 300
+    # Consumers: reclaim messages idle this long; dead-letter after this many deliveries.
+    consumer_reclaim_idle_ms: int = 15_000
+    consumer_max_attempts: int = 5
+    # Relay: polling backstop when no NOTIFY arrives.
+    relay_poll_seconds: float = 1.0
+    relay_batch_size: int = 200
+
+    @model_validator(mode="after")
+    def _refuse_development_defaults_in_production(self) -> ServiceSettings:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """Development defaults that must not reach production (extended by services)."""
+        problems = []
+        if self.debug:
+            problems.append("debug is on")
+        if self.database_url == DEV_DATABASE_URL or ":kanban@" in self.database_url:
+            problems.append("database_url uses the development password")
+        return problems

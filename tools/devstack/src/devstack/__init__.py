@@ -1,0 +1,1 @@
+"""Native development stack and test fixtures."""

@@ -1,0 +1,226 @@
+"""The whole platform as child processes: infrastructure, migrations, every service that
+exists in this checkout (API, relay, consumers, workers), and the gateway in front.
+
+Used by ``make run`` (``python -m devstack run``), by tests/e2e and by the benchmarks."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from contracts.migrations import upgrade_to_head
+from devstack.gateway import Gateway
+from devstack.infra import (Postgres, Redis, SmtpSink, free_port, progress, spawn,
+                            stop_process, wait_for_port)
+
+DATABASE = "kanban"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to run one service: its API plus its background processes (``-m`` modules)."""
+
+    name: str
+    workers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper() + "_"
+
+    def exists(self) -> bool:
+        return importlib.util.find_spec(self.name) is not None and \
+            importlib.util.find_spec(f"{self.name}.main") is not None
+
+
+def _relay(schema: str) -> list[str]:
+    return ["-m", "contracts.relay", "--schema", schema]
+
+
+# The single table of what runs. A service missing from this checkout is skipped.
+SERVICES = [
+    ServiceSpec("identity", {"relay": _relay("identity")}),
+    ServiceSpec("workspace", {"relay": _relay("workspace"),
+                              "consumer": ["-m", "workspace.events.consumer"]}),
+    ServiceSpec("boards", {"relay": _relay("boards"),
+                           "consumer": ["-m", "boards.events.consumer"]}),
+    ServiceSpec("notifier", {"consumer": ["-m", "notifier.events.consumer"],
+                             "mailer": ["-m", "notifier.mailer"]}),
+    ServiceSpec("scheduler", {"relay": _relay("scheduler"),
+                              "consumer": ["-m", "scheduler.events.consumer"],
+                              "scanner": ["-m", "scheduler.scanner"]}),
+]
+
+
+@dataclass
+class ServiceProcesses:
+    spec: ServiceSpec
+    port: int
+    env: dict[str, str]
+    api: subprocess.Popen | None = None
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Stack:
+    """Start with :meth:`start` (or ``with Stack(...) as stack``); :meth:`stop` ends it all."""
+
+    def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
+                 gateway_port: int | None = None, gateway_rates: dict | None = None,
+                 services: list[str] | None = None) -> None:
+        self.state_dir = state_dir.resolve()
+        self.extra_env = env or {}
+        self.gateway_port = gateway_port
+        self.gateway_rates = gateway_rates or {}
+        wanted = [s for s in SERVICES if services is None or s.name in services]
+        self.specs = [s for s in wanted if s.exists()]
+        self.postgres = Postgres(self.state_dir / "postgres")
+        self.redis = Redis(self.state_dir / "redis")
+        self.smtp = SmtpSink(self.state_dir / "smtp")
+        self.services: dict[str, ServiceProcesses] = {}
+        self.gateway: Gateway | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        started = time.monotonic()
+        try:
+            self.postgres.start()
+            self.redis.start()
+            self.smtp.start()
+            self.database_url = self._ensure_database()
+            for spec in self.specs:
+                progress(f"migrating {spec.name}")
+                upgrade_to_head(spec.name, self.database_url)
+            for spec in self.specs:
+                self._start_service(spec)
+            for service in self.services.values():
+                self._wait_ready(service)
+            self._start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+        progress(f"stack up in {time.monotonic() - started:.1f}s: "
+                 f"{', '.join(s.name for s in self.specs)}")
+        return self
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+        for service in self.services.values():
+            for process in service.workers.values():
+                stop_process(process)
+            stop_process(service.api)
+        self.smtp.stop()
+        self.redis.stop()
+        self.postgres.stop()
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _ensure_database(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.postgres.admin_url, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (DATABASE,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        return self.postgres.url(DATABASE)
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        p = spec.env_prefix
+        identity_port = self.services["identity"].port if "identity" in self.services else 0
+        env = {
+            f"{p}DATABASE_URL": self.database_url,
+            f"{p}REDIS_URL": self.redis.url,
+            f"{p}JWKS_URL": f"http://127.0.0.1:{identity_port}/.well-known/jwks.json",
+            f"{p}STATE_DIR": str(self.state_dir),
+            f"{p}SMTP_HOST": "127.0.0.1",
+            f"{p}SMTP_PORT": str(self.smtp.port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Extra settings apply to every service: KANBAN_X -> <PREFIX>X; <PREFIX>... as given.
+        for key, value in self.extra_env.items():
+            if key.startswith("KANBAN_"):
+                env[p + key.removeprefix("KANBAN_")] = value
+            elif key.startswith(p):
+                env[key] = value
+        return env
+
+    def _start_service(self, spec: ServiceSpec) -> None:
+        port = free_port()
+        service = ServiceProcesses(spec=spec, port=port, env={})
+        self.services[spec.name] = service
+        service.env = self.service_env(spec)
+        logs = self.state_dir / "logs"
+        progress(f"starting {spec.name} on 127.0.0.1:{port}")
+        service.api = spawn(
+            [sys.executable, "-m", "uvicorn", f"{spec.name}.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             "--timeout-graceful-shutdown", "5"],
+            log_path=logs / f"{spec.name}-api.log", env=service.env)
+        for role, args in spec.workers.items():
+            service.workers[role] = spawn([sys.executable, *args],
+                                          log_path=logs / f"{spec.name}-{role}.log",
+                                          env=service.env)
+
+    def restart_worker(self, service: str, role: str) -> subprocess.Popen:
+        """(Re)start one background process, e.g. after a test killed it."""
+        svc = self.services[service]
+        stop_process(svc.workers.get(role))
+        svc.workers[role] = spawn([sys.executable, *svc.spec.workers[role]],
+                                  log_path=self.state_dir / "logs" / f"{service}-{role}.log",
+                                  env=svc.env)
+        return svc.workers[role]
+
+    def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0) -> None:
+        wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{service.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service.spec.name} not ready; see "
+                                   f"{self.state_dir / 'logs'}")
+            time.sleep(0.1)
+
+    def _start_gateway(self) -> None:
+        upstreams = {name: f"127.0.0.1:{svc.port}" for name, svc in self.services.items()}
+        kwargs = {"port": self.gateway_port} if self.gateway_port else {}
+        self.gateway = Gateway(self.state_dir / "gateway", upstreams, **kwargs,
+                               **self.gateway_rates).start()
+
+    @property
+    def gateway_url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    def worker_pids(self) -> dict[str, int]:
+        pids = {}
+        for name, svc in self.services.items():
+            if svc.api is not None:
+                pids[f"{name}-api"] = svc.api.pid
+            for role, process in svc.workers.items():
+                pids[f"{name}-{role}"] = process.pid
+        return pids
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("KANBAN_STATE_DIR", ".run"))
