@@ -1,0 +1,1 @@
+"""Boards service: boards, lists, tasks, comments and the project activity log."""

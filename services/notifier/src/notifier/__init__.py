@@ -1,0 +1,1 @@
+"""Notifier service: in-app notifications, e-mail over SMTP, preferences."""

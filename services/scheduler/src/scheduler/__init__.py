@@ -1,0 +1,1 @@
+"""Scheduler service: due-date reminders from periodic scans."""

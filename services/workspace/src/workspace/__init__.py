@@ -1,0 +1,1 @@
+"""Workspace service: teams, projects, members and roles."""
