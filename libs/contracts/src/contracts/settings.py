@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_DATABASE_URL = "postgresql+psycopg://kanban:kanban@127.0.0.1:5432/kanban"
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEV_CURSOR_SECRET = "development-cursor-secret"
 
 
 class ServiceSettings(BaseSettings):
@@ -32,6 +33,11 @@ class ServiceSettings(BaseSettings):
     # Relay: polling backstop when no NOTIFY arrives.
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 200
+    # Signs pagination cursors (contracts.pagination); set a random value in production.
+    cursor_secret: str = DEV_CURSOR_SECRET
+    # Where other services answer (read-through on a read-model miss; never via the gateway).
+    identity_url: str = "http://127.0.0.1:8001"
+    workspace_url: str = "http://127.0.0.1:8002"
 
     @model_validator(mode="after")
     def _refuse_development_defaults_in_production(self) -> ServiceSettings:
@@ -48,4 +54,6 @@ class ServiceSettings(BaseSettings):
             problems.append("debug is on")
         if self.database_url == DEV_DATABASE_URL or ":kanban@" in self.database_url:
             problems.append("database_url uses the development password")
+        if self.cursor_secret == DEV_CURSOR_SECRET:
+            problems.append("cursor_secret is the development default")
         return problems

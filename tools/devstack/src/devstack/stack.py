@@ -107,6 +107,8 @@ class Stack:
             for spec in self.specs:
                 progress(f"migrating {spec.name}")
                 upgrade_to_head(spec.name, self.database_url)
+            # Ports first: a service's settings name the services it reads through to.
+            self.ports = {spec.name: free_port() for spec in self.specs}
             for spec in self.specs:
                 self._start_service(spec)
             for service in self.services.values():
@@ -143,11 +145,13 @@ class Stack:
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
         p = spec.env_prefix
-        identity_port = self.services["identity"].port if "identity" in self.services else 0
+        identity_url = f"http://127.0.0.1:{self.ports.get('identity', 0)}"
         env = {
             f"{p}DATABASE_URL": self.database_url,
             f"{p}REDIS_URL": self.redis.url,
-            f"{p}JWKS_URL": f"http://127.0.0.1:{identity_port}/.well-known/jwks.json",
+            f"{p}JWKS_URL": f"{identity_url}/.well-known/jwks.json",
+            f"{p}IDENTITY_URL": identity_url,
+            f"{p}WORKSPACE_URL": f"http://127.0.0.1:{self.ports.get('workspace', 0)}",
             f"{p}STATE_DIR": str(self.state_dir),
             f"{p}SMTP_HOST": "127.0.0.1",
             f"{p}SMTP_PORT": str(self.smtp.port),
@@ -162,7 +166,7 @@ class Stack:
         return env
 
     def _start_service(self, spec: ServiceSpec) -> None:
-        port = free_port()
+        port = self.ports[spec.name]
         service = ServiceProcesses(spec=spec, port=port, env={})
         self.services[spec.name] = service
         service.env = self.service_env(spec)
