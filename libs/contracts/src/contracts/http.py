@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.auth import TokenVerifier
 from contracts.db import make_engine, make_session_factory
+from contracts.docs import docs_router
 from contracts.errors import install_error_handlers, problem
 from contracts.logging import configure_logging, get_logger, request_id_var
 from contracts.migrations import current_revision, head_revision
@@ -146,6 +147,7 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health_router(service, service))
+    app.include_router(docs_router(app, service))
     for router in routers:
         app.include_router(router)
     return app
