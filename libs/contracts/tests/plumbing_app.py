@@ -13,13 +13,12 @@ import sys
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from contracts.consumer import EventConsumer
 from contracts.db import outbox_table, processed_events_table, service_metadata
 from contracts.events import Envelope, UserRegistered, make_event
 from contracts.relay import OutboxRelay
 from contracts.settings import ServiceSettings
+from sqlalchemy.ext.asyncio import AsyncSession
 
 SCHEMA = "plumbing"
 STREAM = "plumbing.events"

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-
 from contracts.consumer import EventConsumer
 from contracts.db import make_engine, make_session_factory
 from contracts.outbox import add_event
@@ -131,10 +130,9 @@ async def _no_pending(settings: ServiceSettings) -> bool:
 
 async def test_rolled_back_transaction_publishes_nothing(settings):
     engine = make_engine(settings.database_url)
-    async with make_session_factory(engine)() as session:
-        async with session.begin():
-            await add_event(session, app.outbox, app.STREAM, app.user_event("x@example.com"))
-            await session.rollback()
+    async with make_session_factory(engine)() as session, session.begin():
+        await add_event(session, app.outbox, app.STREAM, app.user_event("x@example.com"))
+        await session.rollback()
     await engine.dispose()
     async with running_relay(settings):
         await asyncio.sleep(0.5)

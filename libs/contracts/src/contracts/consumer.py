@@ -163,7 +163,7 @@ class EventConsumer:
         await self.redis.xadd(self.dead_letters, {
             "stream": stream, "message_id": message_id, "group": self.group,
             "attempts": str(attempts),
-            "error": (last_error or b"").decode(),
+            "error": last_error.decode() if isinstance(last_error, bytes) else "",
             "body": json.dumps(body, default=str),
         })
         await self.redis.hdel(self._errors_key, message_id)

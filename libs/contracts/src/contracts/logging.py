@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from typing import Any, cast
 
 import structlog
 
@@ -15,14 +17,15 @@ _SECRET_KEYS = {"password", "current_password", "new_password", "refresh_token",
                 "access_token", "authorization", "token", "password_hash", "secret"}
 
 
-def _redact(_: object, __: str, event: dict) -> dict:
+def _redact(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if key.lower() in _SECRET_KEYS:
             event[key] = "[redacted]"
     return event
 
 
-def _add_request_id(_: object, __: str, event: dict) -> dict:
+def _add_request_id(_: object, __: str,
+                    event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     request_id = request_id_var.get()
     if request_id and "request_id" not in event:
         event["request_id"] = request_id
@@ -31,7 +34,7 @@ def _add_request_id(_: object, __: str, event: dict) -> dict:
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout for this process; stdlib loggers (uvicorn...) go through it too."""
-    shared = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
         structlog.processors.add_log_level,
@@ -60,4 +63,4 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return cast(structlog.stdlib.BoundLogger, structlog.get_logger(name))

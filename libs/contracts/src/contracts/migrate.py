@@ -15,7 +15,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("service", help="service package, e.g. boards")
     args = parser.parse_args()
-    settings = ServiceSettings(_env_prefix=f"{args.service.upper()}_")
+    settings = ServiceSettings.for_service(args.service)
     configure_logging(f"{args.service}-migrate", settings.log_level)
     upgrade_to_head(args.service, settings.database_url)
     get_logger(__name__).info("migrated", service=args.service)

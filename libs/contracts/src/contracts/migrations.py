@@ -38,6 +38,7 @@ def current_revision(connection: sa.Connection, schema: str) -> str | None:
 def run_env(metadata: sa.MetaData, schema: str) -> None:
     """Body of a service's migrations/env.py (online mode, sync psycopg engine)."""
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url must be set (see alembic_config)"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 
 import psycopg
@@ -82,10 +83,8 @@ class OutboxRelay:
         await self.broker.stop()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _run_connected(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as listener, \
@@ -105,7 +104,7 @@ def main() -> None:
     parser.add_argument("--schema", required=True, help="the service schema, e.g. boards")
     args = parser.parse_args()
     # Same env vars as the service itself, e.g. BOARDS_DATABASE_URL.
-    settings = ServiceSettings(_env_prefix=f"{args.schema.upper()}_")
+    settings = ServiceSettings.for_service(args.schema)
     configure_logging(f"{args.schema}-relay", settings.log_level)
     relay = OutboxRelay(schema=args.schema, database_url=settings.database_url,
                         redis_url=settings.redis_url, batch_size=settings.relay_batch_size,

@@ -47,6 +47,11 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
 
+    @classmethod
+    def for_service(cls, service: str) -> ServiceSettings:
+        """The shared settings as ``service`` sees them (env prefix ``<SERVICE>_``)."""
+        return cls(_env_prefix=f"{service.upper()}_")  # type: ignore[call-arg]
+
     def production_problems(self) -> list[str]:
         """Development defaults that must not reach production (extended by services)."""
         problems = []

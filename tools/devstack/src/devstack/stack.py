@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from contracts.migrations import upgrade_to_head
+
 from devstack.gateway import Gateway
-from devstack.infra import (Postgres, Redis, SmtpSink, free_port, progress, spawn,
-                            stop_process, wait_for_port)
+from devstack.infra import (
+    Postgres,
+    Redis,
+    SmtpSink,
+    free_port,
+    progress,
+    spawn,
+    stop_process,
+    wait_for_port,
+)
 
 DATABASE = "kanban"
 
