@@ -75,7 +75,8 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(db_session)]
+# scope="function": the commit runs before the response is sent, so a 2xx means committed.
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def health_router(package: str, schema: str) -> APIRouter:

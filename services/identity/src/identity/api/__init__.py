@@ -1,0 +1,1 @@
+"""Thin HTTP routers: parse, call ``identity.service``, shape the response."""

@@ -1,0 +1,30 @@
+"""Plain helpers of the identity tests (importable: conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+PASSWORD = "correct horse battery"
+# Cheap Argon2id for speed; production refuses such parameters.
+LOW_COST = {"argon2_time_cost": 1, "argon2_memory_cost": 1024, "argon2_parallelism": 1}
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def bearer(tokens: dict | str) -> dict[str, str]:
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    """The response is an RFC 9457 problem+json with ``status``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    return body
