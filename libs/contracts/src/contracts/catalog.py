@@ -45,9 +45,10 @@ PRODUCER_BY_PREFIX = {
 }
 
 # The consumer groups reading each stream (one group per consuming service; ADR 0001/0002).
+# tools/devstack/tests/test_docs_build.py checks it against the services' consumer modules.
 CONSUMERS_BY_STREAM = {
-    "identity.events": ["workspace", "notifier"],
-    "workspace.events": ["boards", "notifier"],
+    "identity.events": ["workspace", "boards", "notifier"],
+    "workspace.events": ["boards", "notifier", "scheduler"],
     "boards.events": ["notifier", "scheduler"],
     "scheduler.events": ["notifier"],
 }

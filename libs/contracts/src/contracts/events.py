@@ -47,6 +47,11 @@ class TeamCreated(Payload):
     owner_id: uuid.UUID
 
 
+class TeamUpdated(Payload):
+    team_id: uuid.UUID
+    name: str
+
+
 class TeamDeleted(Payload):
     team_id: uuid.UUID
     name: str
@@ -217,6 +222,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     ("user.registered", 1): UserRegistered,
     ("user.updated", 1): UserUpdated,
     ("team.created", 1): TeamCreated,
+    ("team.updated", 1): TeamUpdated,
     ("team.deleted", 1): TeamDeleted,
     ("team.member_added", 1): TeamMemberAdded,
     ("team.member_role_changed", 1): TeamMemberRoleChanged,

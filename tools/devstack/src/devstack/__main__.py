@@ -34,7 +34,9 @@ def main() -> int:
         from devstack.infra import require
 
         try:
-            for binary in ("initdb", "postgres", "redis-server", "nginx"):
+            # The last two serve the compose check and the browser test of the docs.
+            for binary in ("initdb", "postgres", "redis-server", "nginx", "docker-compose",
+                           "chromium"):
                 progress(f"{binary}: {require(binary)}")
         except MissingPrerequisite as exc:
             print(f"error: {exc}", file=sys.stderr)

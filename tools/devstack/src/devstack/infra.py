@@ -24,6 +24,9 @@ DEBIAN_PACKAGES = {
     "postgres": "postgresql",
     "redis-server": "redis-server",
     "nginx": "nginx-light libnginx-mod-http-js",
+    "wrk": "wrk",
+    "chromium": "chromium",
+    "docker-compose": "docker-compose",
 }
 NJS_MODULE_CANDIDATES = ["/usr/lib/nginx/modules/ngx_http_js_module.so",
                          "/usr/share/nginx/modules/ngx_http_js_module.so",

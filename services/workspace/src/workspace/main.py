@@ -1,0 +1,45 @@
+"""The workspace API: ``uvicorn workspace.main:create_app --factory``."""
+
+from __future__ import annotations
+
+import httpx
+from contracts.auth import TokenVerifier
+from contracts.errors import problem
+from contracts.http import create_service_app
+from contracts.logging import get_logger
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from workspace.api import projects, teams
+from workspace.config import WorkspaceSettings
+from workspace.service.identity import IdentityClient
+
+log = get_logger(__name__)
+
+DESCRIPTION = ("Teams, team members and roles (owner, admin, member), projects and project "
+               "members and roles (admin, editor, viewer). A team's owner and admins are "
+               "implicit admins of all its projects. Every change is published on the "
+               "`workspace.events` stream.")
+
+
+def create_app(settings: WorkspaceSettings | None = None, *,
+               token_verifier: TokenVerifier | None = None,
+               identity_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The app. Tests pass a ``token_verifier`` with their own keys and may serve identity's
+    read-through endpoints from an in-process ``identity_transport``."""
+    settings = settings or WorkspaceSettings()
+    app = create_service_app(service="workspace", settings=settings,
+                             routers=[teams.router, projects.router], title="Workspace",
+                             description=DESCRIPTION, token_verifier=token_verifier)
+    app.state.identity = IdentityClient(settings.identity_url,
+                                        timeout=settings.identity_timeout_seconds,
+                                        transport=identity_transport)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Backstop for a race the row locks did not cover: a constraint said no -> 409.
+        log.warning("integrity_conflict", error=str(exc.orig)[:300])
+        return problem(409, "The change conflicts with the current state; reload and retry")
+
+    return app
