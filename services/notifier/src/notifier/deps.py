@@ -1,0 +1,28 @@
+"""FastAPI dependencies of the notifier API: the caller, the session, and the notification id
+of the path (a malformed id is a 404, like an unknown one)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from contracts.auth import CurrentUserId
+from contracts.errors import NotFound
+from fastapi import Depends, Path
+
+from notifier.db import DbSession
+from notifier.service.inbox import NOT_FOUND
+
+__all__ = ["CurrentUserId", "DbSession", "NotificationId"]
+
+
+def _notification_id(
+    id: Annotated[str, Path(description="Notification id (UUID)")],  # noqa: A002
+) -> uuid.UUID:
+    try:
+        return uuid.UUID(id)
+    except ValueError as exc:
+        raise NotFound(NOT_FOUND) from exc
+
+
+NotificationId = Annotated[uuid.UUID, Depends(_notification_id)]

@@ -1,0 +1,1 @@
+"""Events consumed by the notifier (it publishes none)."""

@@ -1,0 +1,1 @@
+"""Notifier rules, without HTTP: read models, preferences, making notifications and e-mails."""

@@ -1,0 +1,1 @@
+"""Events: the scheduler consumes boards' task events and emits reminders via its outbox."""
