@@ -1,0 +1,109 @@
+"""/api/v1/tasks"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from contracts.errors import Unprocessable
+from contracts.pagination import Page, Paging
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import AwareDatetime
+
+from boards.api import errors
+from boards.deps import CurrentCaller, DbSession, EditableTask, ReadableTask, load_with_role
+from boards.schemas import Task, TaskCreate, TaskMove, TaskUpdate
+from boards.service import tasks as rules
+from boards.service.access import EDITOR
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+IfMatch = Annotated[str | None, Header(description='The task\'s ETag (`"<version>"`); if it '
+                                       "no longer matches: 412 and nothing changes")]
+_ETAG = {"ETag": {"description": 'The task\'s version, e.g. `"3"`', "schema": {"type": "string"}}}
+
+
+def _with_etag(response: Response, row: object) -> Task:
+    task = Task.model_validate(row)
+    response.headers["ETag"] = rules.etag(task.version)
+    return task
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Task,
+             responses={**errors(403, 404, 409, 422), 201: {"headers": _ETAG}})
+async def create_task(body: TaskCreate, caller: CurrentCaller, session: DbSession,
+                      response: Response) -> Task:
+    """Create a task at the end of the list (409 at the list's WIP limit). The assignee must
+    have a role in the project (422)."""
+    target = await load_with_role(session, caller, rules.get_list, body.list_id, "List",
+                                  EDITOR)
+    row = await rules.create_task(session, caller, target.row, title=body.title,
+                                  description=body.description, assignee_id=body.assignee_id,
+                                  due_at=body.due_at, priority=body.priority,
+                                  labels=body.labels)
+    return _with_etag(response, row)
+
+
+@router.get("", response_model=Page[Task], responses=errors(404, 422))
+async def list_tasks(
+    caller: CurrentCaller, session: DbSession, paging: Paging,
+    board_id: Annotated[uuid.UUID | None, Query()] = None,
+    list_id: Annotated[uuid.UUID | None, Query(description="With list_id the tasks come in "
+                                               "list order, otherwise oldest first")] = None,
+    assignee_id: Annotated[str | None, Query(description='A user id, or "me"')] = None,
+    due_before: Annotated[AwareDatetime | None, Query(description="Tasks due strictly "
+                                                      "before this time (with offset)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Case-insensitive text in "
+                                   "the title or description")] = None,
+) -> Page[Task]:
+    """Tasks matching every filter given. Without board_id and list_id: the tasks of every
+    project the caller has a role in (e.g. ``?assignee_id=me``)."""
+    assignee: uuid.UUID | None = None
+    if assignee_id == "me":
+        assignee = caller.user_id
+    elif assignee_id is not None:
+        try:
+            assignee = uuid.UUID(assignee_id)
+        except ValueError as exc:
+            raise Unprocessable('assignee_id must be a user id or "me"',
+                                loc=["query", "assignee_id"]) from exc
+    rows, cursor = await rules.list_tasks(session, caller, board_id=board_id, list_id=list_id,
+                                          assignee_id=assignee, due_before=due_before, q=q,
+                                          paging=paging)
+    return Page[Task](items=[Task.model_validate(row) for row in rows], next_cursor=cursor)
+
+
+@router.get("/{task_id}", response_model=Task,
+            responses={**errors(404), 200: {"headers": _ETAG}})
+async def get_task(task: ReadableTask, response: Response) -> Task:
+    return _with_etag(response, task.row)
+
+
+@router.patch("/{task_id}", response_model=Task,
+              responses={**errors(403, 404, 412, 422), 200: {"headers": _ETAG}})
+async def update_task(body: TaskUpdate, task: EditableTask, caller: CurrentCaller,
+                      session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
+    """Change the fields given (``assignee_id`` / ``due_at`` null to clear). A PATCH that
+    changes nothing keeps the version; any real change increments it."""
+    row = await rules.update_task(session, caller, task.row, body.changes(), if_match)
+    return _with_etag(response, row)
+
+
+@router.post("/{task_id}/move", response_model=Task,
+             responses={**errors(403, 404, 409, 412, 422), 200: {"headers": _ETAG}})
+async def move_task(body: TaskMove, task: EditableTask, caller: CurrentCaller,
+                    session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
+    """Move to a list of the same project: before ``before_id``, after ``after_id`` (both:
+    they must be neighbours), or at the end. 409 if another list is at its WIP limit."""
+    row = await rules.move_task(session, caller, task.row, list_id=body.list_id,
+                                before_id=body.before_id, after_id=body.after_id,
+                                if_match=if_match)
+    return _with_etag(response, row)
+
+
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=errors(403, 404, 412))
+async def delete_task(task: EditableTask, caller: CurrentCaller, session: DbSession,
+                      if_match: IfMatch = None) -> Response:
+    await rules.delete_task(session, caller, task.row, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Pure domain logic of the boards service (no I/O)."""

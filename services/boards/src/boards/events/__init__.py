@@ -1,0 +1,1 @@
+"""What the boards service publishes (through its outbox) and consumes."""

@@ -1,0 +1,83 @@
+"""The boards consumer: ``python -m boards.events.consumer``.
+
+Consumer group ``boards`` on ``workspace.events`` (project memberships, the read model behind
+every permission check; project deletion cascades) and ``identity.events`` (the user
+directory that names people in activity summaries). The same process runs the background
+rank rebalancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from contracts.consumer import EventConsumer, Handler, run_consumer
+from contracts.logging import get_logger
+from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
+from faststream import FastStream
+
+from boards.config import BoardsSettings
+from boards.db import processed_events
+from boards.service import directory
+from boards.service.rebalance import rebalance_long_ranks
+
+log = get_logger(__name__)
+
+GROUP = "boards"
+STREAMS = [WORKSPACE_EVENTS, IDENTITY_EVENTS]
+
+HANDLERS: dict[str, Handler] = {
+    "user.registered": directory.on_user_changed,
+    "user.updated": directory.on_user_changed,
+    "project.created": directory.on_project_created,
+    "project.updated": directory.on_project_updated,
+    "project.deleted": directory.on_project_deleted,
+    "project.member_added": directory.on_member_added_or_changed,
+    "project.member_role_changed": directory.on_member_added_or_changed,
+    "project.member_removed": directory.on_member_removed,
+    "team.member_removed": directory.on_team_member_removed,
+    "team.deleted": directory.on_team_deleted,
+}
+
+
+class BoardsConsumer(EventConsumer):
+    """The shared consumer plus the periodic rebalancer task."""
+
+    settings: BoardsSettings
+
+    def __init__(self, settings: BoardsSettings, *, consumer_name: str | None = None) -> None:
+        super().__init__(group=GROUP, streams=STREAMS, handlers=HANDLERS,
+                         processed_events=processed_events, settings=settings,
+                         consumer_name=consumer_name)
+        self._rebalancer: asyncio.Task[None] | None = None
+
+    async def _rebalance_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.rebalance_interval_seconds)
+            try:
+                await rebalance_long_ranks(self.sessions, self.settings.rebalance_rank_length)
+            except Exception as exc:  # keep consuming even if a pass fails
+                log.warning("rebalance_failed", error=repr(exc)[:500])
+
+    async def _start_rebalancer(self) -> None:
+        self._rebalancer = asyncio.create_task(self._rebalance_forever())
+
+    async def _stop_rebalancer(self) -> None:
+        if self._rebalancer is not None:
+            self._rebalancer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rebalancer
+
+    def app(self) -> FastStream:
+        app = super().app()
+        app.after_startup(self._start_rebalancer)
+        app.on_shutdown(self._stop_rebalancer)
+        return app
+
+
+def main() -> None:
+    run_consumer(BoardsConsumer(BoardsSettings()), "boards")
+
+
+if __name__ == "__main__":
+    main()
