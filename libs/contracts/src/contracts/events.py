@@ -248,6 +248,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     ("task.due_date_changed", 1): TaskDueDateChanged,
     ("task.deleted", 1): TaskSnapshot,
     ("comment.created", 1): CommentChanged,
+    ("comment.updated", 1): CommentChanged,
     ("comment.deleted", 1): CommentChanged,
     ("reminder.due_soon", 1): Reminder,
     ("reminder.overdue", 1): Reminder,

@@ -21,6 +21,7 @@ from contracts.auth import TokenVerifier
 from contracts.db import make_engine, make_session_factory
 from contracts.docs import docs_router
 from contracts.errors import install_error_handlers, problem
+from contracts.limits import BodyLimitMiddleware
 from contracts.logging import configure_logging, get_logger, request_id_var
 from contracts.migrations import current_revision, head_revision
 from contracts.settings import ServiceSettings
@@ -145,6 +146,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=f"/docs/{service}/openapi.json",
                   debug=settings.debug, default_response_class=JSONResponse)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health_router(service, service))

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from boards.api import activity, boards, comments, lists, tasks
 from boards.config import BoardsSettings
-from boards.limits import BodyLimitMiddleware
 from boards.service.access import Workspace
 
 DESCRIPTION = ("Boards, lists (with WIP limits), tasks (ordered by opaque rank strings, "
@@ -31,7 +30,6 @@ def create_app(settings: BoardsSettings | None = None, *,
         service="boards", settings=settings,
         routers=[boards.router, lists.router, tasks.router, comments.router, activity.router],
         title="Boards", description=DESCRIPTION, token_verifier=token_verifier)
-    app.add_middleware(BodyLimitMiddleware)
     inner = app.router.lifespan_context
 
     @asynccontextmanager

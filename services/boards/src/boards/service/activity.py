@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,17 +63,6 @@ async def emit_and_record(session: AsyncSession, event_type: str, payload: Paylo
     await record(session, envelope, project_id=project_id, entity_type=entity_type,
                  entity_id=entity_id, summary=summary, data={**envelope.data, **(extra or {})})
     return envelope
-
-
-async def record_without_event(session: AsyncSession, *, verb: str, actor_id: uuid.UUID,
-                               occurred_at: datetime, project_id: uuid.UUID,
-                               entity_type: str, entity_id: uuid.UUID, summary: str,
-                               data: dict[str, Any]) -> None:
-    """An entry for a change the event catalog has no type for (a comment edit)."""
-    await session.execute(activity.insert().values(
-        id=uuid.uuid4(), project_id=project_id, actor_id=actor_id, verb=verb,
-        entity_type=entity_type, entity_id=entity_id, summary=summary, data=data,
-        created_at=occurred_at))
 
 
 async def list_activity(session: AsyncSession, project_id: uuid.UUID,

@@ -4,7 +4,7 @@ project admin deletes."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,6 @@ from boards.service.access import ADMIN, Caller
 from boards.service.activity import (
     emit_and_record,
     quoted,
-    record_without_event,
     user_name,
 )
 from boards.service.paging import created_key, cursor_key, page
@@ -75,8 +74,7 @@ async def list_comments(session: AsyncSession, task_id: uuid.UUID,
 
 async def edit_comment(session: AsyncSession, caller: Caller, comment: sa.Row[Any],
                        body: str) -> sa.Row[Any]:
-    """Only the author. The event catalog has no ``comment.updated``: the edit is logged in
-    the activity (verb ``comment.updated``) without an event."""
+    """Only the author; emits ``comment.updated`` (and its activity entry)."""
     if comment.author_id != caller.user_id:
         raise Forbidden("Only the author may edit a comment")
     current = await get_comment(session, comment.id, lock=True)
@@ -87,11 +85,10 @@ async def edit_comment(session: AsyncSession, caller: Caller, comment: sa.Row[An
         .values(body=body, updated_at=sa.func.clock_timestamp()).returning(comments))).one()
     task = await _task_of(session, row)
     actor = await user_name(session, caller.user_id)
-    await record_without_event(
-        session, verb="comment.updated", actor_id=caller.user_id,
-        occurred_at=datetime.now(UTC), project_id=task.project_id, entity_type="comment",
-        entity_id=row.id, summary=f"{actor} edited a comment on {quoted(task.title)}",
-        data=_payload(row, task).model_dump(mode="json"))
+    await emit_and_record(
+        session, "comment.updated", _payload(row, task), actor_id=caller.user_id,
+        project_id=task.project_id, entity_type="comment", entity_id=row.id,
+        summary=f"{actor} edited a comment on {quoted(task.title)}")
     return row
 
 

@@ -3,9 +3,10 @@ the same limit; the service must be safe to expose alone)."""
 
 from __future__ import annotations
 
-from contracts.errors import problem
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.errors import problem
 
 MAX_BODY_BYTES = 1024 * 1024
 
