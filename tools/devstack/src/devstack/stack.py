@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from contracts.migrations import upgrade_to_head
 
+from devstack.gateway import SERVICES as ROUTED_SERVICES
 from devstack.gateway import Gateway
 from devstack.infra import (
     Postgres,
@@ -119,6 +120,7 @@ class Stack:
             self.ports = {spec.name: free_port() for spec in self.specs}
             for spec in self.specs:
                 self._start_service(spec)
+            self.docs_dir = self._build_docs()
             for service in self.services.values():
                 self._wait_ready(service)
             self._start_gateway()
@@ -213,11 +215,22 @@ class Stack:
                                    f"{self.state_dir / 'logs'}")
             time.sleep(0.1)
 
+    def _build_docs(self) -> Path:
+        """The merged OpenAPI document, its Swagger UI and the event catalog, for the gateway
+        to serve. A subprocess: building imports every app, which reconfigures logging."""
+        out = self.state_dir / "docs"
+        progress("building API docs and the event catalog")
+        subprocess.run([sys.executable, "-m", "devstack.docs", "build", "--out", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return out
+
     def _start_gateway(self) -> None:
-        upstreams = {name: f"127.0.0.1:{svc.port}" for name, svc in self.services.items()}
+        # The scheduler has no public routes: only its health matters, not an upstream.
+        upstreams = {name: f"127.0.0.1:{svc.port}" for name, svc in self.services.items()
+                     if name in ROUTED_SERVICES}
         kwargs = {"port": self.gateway_port} if self.gateway_port else {}
         self.gateway = Gateway(self.state_dir / "gateway", upstreams, **kwargs,
-                               **self.gateway_rates).start()
+                               docs_dir=self.docs_dir, **self.gateway_rates).start()
 
     @property
     def gateway_url(self) -> str:

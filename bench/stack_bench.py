@@ -1,0 +1,181 @@
+"""The whole stack under load, measured with wrk against a bare nginx proxy in the same run:
+
+  * GET /api/v1/users/me end to end (gateway -> identity), and
+  * authenticated GET /api/v1/tasks/{id} (gateway -> boards -> PostgreSQL),
+    each as a ratio of a bare nginx proxy's requests/s (a trivial upstream, same machine);
+  * a mixed load: 50 connections ("virtual users") for 60 s of reads and writes
+    (task and board reads, task edits, comments) with throughput, p50/p99 and errors;
+  * resident memory (RSS) of every service process at rest and after the load.
+
+    uv run python bench/stack_bench.py [--mixed-seconds 60] [--users 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from devstack.gateway import Gateway  # noqa: E402
+from devstack.infra import progress  # noqa: E402
+from devstack.stack import Stack  # noqa: E402
+from devstack.testing import register_and_login  # noqa: E402
+from gateway_bench import TrivialUpstream, run_wrk  # noqa: E402
+
+RATES = {"auth_rate": "100000r/s", "auth_burst": 100000, "api_rate": "1000000r/s",
+         "api_burst": 1000000}
+FAST_HASHING = {"IDENTITY_ARGON2_TIME_COST": "1", "IDENTITY_ARGON2_MEMORY_COST": "8192"}
+
+
+def rss_mib(pids: dict[str, int]) -> dict[str, float]:
+    """Resident memory of each process, from /proc (MiB)."""
+    sizes = {}
+    for name, pid in pids.items():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kib = next(int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmRSS:"))
+        sizes[name] = round(kib / 1024, 1)
+    return sizes
+
+
+def bare_proxy_rps(state: Path, duration: float, connections: int) -> dict:
+    """(baseline) a bare nginx proxy to a trivial upstream: the gateway's public route."""
+    upstream = TrivialUpstream(state / "upstream", {"keys": []}).start()
+    gateway = Gateway(state / "bare-gateway", {"boards": upstream.address}, workers="1",
+                      **RATES)
+    try:
+        gateway.start()
+        url = f"{gateway.url}/docs/boards/openapi.json"
+        run_wrk(url, duration=2, connections=connections)
+        return run_wrk(url, duration=duration, connections=connections)
+    finally:
+        gateway.stop()
+        upstream.stop()
+
+
+def seed(api: httpx.Client) -> dict:
+    """A user with a team, a project, a board, a list and some tasks to read and write."""
+    user = register_and_login(api, "bench")
+    h = user.headers
+
+    def created(path: str, body: dict) -> dict:
+        response = api.post(path, json=body, headers=h)
+        response.raise_for_status()
+        return response.json()
+
+    team = created("/api/v1/teams", {"name": "Bench team"})
+    project = created("/api/v1/projects", {"team_id": team["id"], "name": "Bench"})
+    board = created("/api/v1/boards", {"project_id": project["id"], "name": "Board"})
+    lst = created("/api/v1/lists", {"board_id": board["id"], "name": "To do"})
+    tasks = [created("/api/v1/tasks", {"list_id": lst["id"], "title": f"Task {i}",
+                                       "assignee_id": user.id})["id"] for i in range(20)]
+    return {"token": user.access_token, "board": board["id"], "list": lst["id"],
+            "tasks": tasks}
+
+
+MIXED_SCRIPT = """
+local tasks = {%(tasks)s}
+local board = "%(board)s"
+local n = 0
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  local task = tasks[(n %% #tasks) + 1]
+  local kind = n %% 10
+  if kind < 5 then
+    return wrk.format("GET", "/api/v1/tasks/" .. task)
+  elseif kind < 7 then
+    return wrk.format("GET", "/api/v1/boards/" .. board)
+  elseif kind < 8 then
+    return wrk.format("GET", "/api/v1/comments?task_id=" .. task .. "&limit=20")
+  elseif kind < 9 then
+    return wrk.format("PATCH", "/api/v1/tasks/" .. task,
+                      nil, '{"title": "Task edited ' .. n .. '"}')
+  else
+    return wrk.format("POST", "/api/v1/comments", nil,
+                      '{"task_id": "' .. task .. '", "body": "load comment ' .. n .. '"}')
+  end
+end
+"""
+
+
+def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 60,
+        users: int = 50) -> dict:
+    state = Path(tempfile.mkdtemp(prefix="stack-bench-"))
+    result: dict = {}
+    progress("baseline: bare nginx proxy")
+    result["bare"] = bare_proxy_rps(state, duration, connections)
+    with Stack(state / "stack", env=FAST_HASHING, gateway_rates=RATES) as stack:
+        pids = stack.worker_pids()
+        result["rss_at_rest_mib"] = rss_mib(pids)
+        with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
+            data = seed(api)
+        auth = {"Authorization": f"Bearer {data['token']}"}
+        for name, path in (("users_me", "/api/v1/users/me"),
+                           ("task_get", f"/api/v1/tasks/{data['tasks'][0]}")):
+            progress(f"wrk {path}")
+            run_wrk(stack.gateway_url + path, headers=auth, duration=2, connections=connections)
+            result[name] = run_wrk(stack.gateway_url + path, headers=auth, duration=duration,
+                                   connections=connections)
+            result[name]["ratio_to_bare"] = round(result[name]["rps"] / result["bare"]["rps"], 3)
+        script = state / "mixed.lua"
+        script.write_text(textwrap.dedent(MIXED_SCRIPT % {
+            "tasks": ", ".join(f'"{t}"' for t in data["tasks"]), "board": data["board"],
+            "token": data["token"]}))
+        progress(f"mixed load: {users} connections for {mixed_seconds:.0f}s")
+        result["mixed"] = run_wrk(stack.gateway_url + "/", duration=mixed_seconds,
+                                  connections=users, threads=2, script=script)
+        result["rss_after_mib"] = rss_mib(pids)
+    result["settings"] = {"duration_s": duration, "connections": connections,
+                          "mixed_seconds": mixed_seconds, "users": users}
+    return result
+
+
+def print_report(result: dict) -> None:
+    bare = result["bare"]
+    print("\nWhole stack (wrk; ratios against a bare nginx proxy measured in the same run)")
+    print(f"  {'case':<44}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'x bare':>8}")
+    print(f"  {'bare nginx proxy (baseline)':<44}{bare['rps']:>9.0f}{bare['p50_ms']:>8.2f}"
+          f"{bare['p99_ms']:>8.2f}{1:>8.2f}")
+    for key, label in (("users_me", "GET /api/v1/users/me (gateway+identity)"),
+                       ("task_get", "GET /api/v1/tasks/{id} (gateway+boards+PG)")):
+        r = result[key]
+        print(f"  {label:<44}{r['rps']:>9.0f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
+              f"{r['ratio_to_bare']:>8.3f}")
+    m = result["mixed"]
+    errors = m["non_2xx"] + (1 if m["socket_errors"] else 0)
+    print(f"  mixed load, {result['settings']['users']} users x "
+          f"{result['settings']['mixed_seconds']:.0f}s: {m['rps']:.0f} req/s, p50 "
+          f"{m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms, {m['requests']} requests, "
+          f"errors: {m['non_2xx']} non-2xx, socket errors: {m['socket_errors'] or 'none'}"
+          f"{'' if errors else ' (zero errors)'}")
+    print("  resident memory (MiB), at rest -> after the load:")
+    for name, at_rest in sorted(result["rss_at_rest_mib"].items()):
+        print(f"    {name:<24}{at_rest:>8.1f} -> {result['rss_after_mib'].get(name, 0):.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--mixed-seconds", type=float, default=60)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(duration=args.duration, mixed_seconds=args.mixed_seconds, users=args.users)
+    print_report(result)
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
