@@ -9,7 +9,9 @@ TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 RUN    := $(UV) run --frozen --all-packages
 
-.PHONY: run test test-resilience bench lint bootstrap prereqs clean
+SERVICES := identity workspace boards notifier scheduler
+
+.PHONY: run test test-resilience bench lint bootstrap prereqs clean $(addprefix test-,$(SERVICES))
 
 $(UV):
 	@echo "[make] installing uv into $(TOOLS)/"
@@ -32,6 +34,17 @@ run: prereqs
 test: prereqs
 	@$(RUN) pytest
 
+# Faults (kill -9, Redis/PostgreSQL restarts, SMTP outage), fuzzing: slower, separate.
+test-resilience: prereqs
+	@$(RUN) pytest tests/resilience
+
+# One service's tests in a venv holding only that service, contracts and the test tools:
+# proof that it deploys (and tests) alone.
+$(addprefix test-,$(SERVICES)): test-%: prereqs
+	@echo "[make] $* alone: installing only its dependencies into .venv-$*"
+	@UV_PROJECT_ENVIRONMENT=.venv-$* $(UV) sync --frozen --package $* --group test -q
+	@.venv-$*/bin/pytest services/$*
+
 bench: prereqs
 	@$(RUN) python bench/run.py
 
@@ -40,4 +53,4 @@ lint: bootstrap
 	@$(RUN) mypy --strict libs/contracts/src/contracts
 
 clean:
-	rm -rf .run .venv $(TOOLS)
+	rm -rf .run .venv .venv-* $(TOOLS)

@@ -107,6 +107,33 @@ http {{
         stop_process(self.process)
 
 
+@dataclass
+class PythonUpstream:
+    """A bare ASGI app under uvicorn (bench/trivial_asgi.py): the kind of upstream every real
+    route has, with no framework or database work in it."""
+
+    root: Path
+    jwks: dict
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> PythonUpstream:
+        self.process = spawn([sys.executable, "-m", "uvicorn", "trivial_asgi:app", "--app-dir",
+                              str(Path(__file__).parent), "--port", str(self.port),
+                              "--no-access-log", "--log-level", "warning"],
+                             log_path=self.root / "uvicorn.log",
+                             env={"TRIVIAL_JWKS": json.dumps(self.jwks)})
+        wait_for_port(self.port, 15, self.process, "python upstream")
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -140,7 +167,7 @@ def run_wrk(url: str, *, headers: dict[str, str] | None = None, duration: float 
     """One wrk run: requests/s, p50/p99 latency (ms), request and non-2xx counts, and the
     CPU microseconds per request of the nginx whose master pid is ``cpu_of``. ``script``: a
     wrk Lua script (``-s``) for requests other than a plain GET of ``url``."""
-    argv = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    argv = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     if script is not None:
@@ -168,8 +195,11 @@ def _median_run(runs: list[dict]) -> dict:
 
 
 def bench_gateway_overhead(*, duration: float = 5, connections: int = 32, rounds: int = 5,
-                           warmup: float = 2, workers: str = "1") -> dict:
+                           warmup: float = 2, workers: str = "1",
+                           upstream_kind: str = "nginx") -> dict:
     """Cases (a) bare proxy and (b) token check, through one gateway; see module docstring.
+    ``upstream_kind``: "nginx" (a static answer: the worst case for the ratio) or "python"
+    (a bare ASGI app: what real routes proxy to).
     Returns {"bare": {...}, "auth": {...}, "ratio": b/a, "overhead_pct": ...}."""
     require_wrk()
     state = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
@@ -181,7 +211,8 @@ def bench_gateway_overhead(*, duration: float = 5, connections: int = 32, rounds
                         "typ": "access", "iat": now, "exp": now + 3600,
                         "jti": uuid.uuid4().hex}, private, algorithm="RS256",
                        headers={"kid": KID})
-    upstream = TrivialUpstream(state / "upstream", {"keys": [jwk]}).start()
+    kind = {"nginx": TrivialUpstream, "python": PythonUpstream}[upstream_kind]
+    upstream = kind(state / "upstream", {"keys": [jwk]}).start()
     # Rate limits far above what wrk can send: they run in both cases but never reject.
     gateway = Gateway(state / "gateway", {"identity": upstream.address,
                                           "boards": upstream.address},
@@ -220,12 +251,14 @@ def bench_gateway_overhead(*, duration: float = 5, connections: int = 32, rounds
     return {"bare": bare, "auth": auth, "ratio": round(ratio, 4),
             "overhead_pct": round((1 - ratio) * 100, 2),
             "cpu_overhead_us": round(auth["cpu_us"] - bare["cpu_us"], 1),
-            "settings": {"duration_s": duration, "connections": connections, "rounds": rounds,
+            "settings": {"upstream": upstream_kind, "duration_s": duration,
+                         "connections": connections, "rounds": rounds,
                          "gateway_workers": workers, "cpus": os.cpu_count()}}
 
 
 def print_report(result: dict) -> None:
-    print(f"\nGateway token-check overhead (wrk -t1 -c{result['settings']['connections']}, "
+    print(f"\nGateway token-check overhead, {result['settings']['upstream']} upstream "
+          f"(wrk -t1 -c{result['settings']['connections']}, "
           f"median of {result['settings']['rounds']} x {result['settings']['duration_s']}s, "
           f"{result['settings']['cpus']} CPUs, gateway workers "
           f"{result['settings']['gateway_workers']})")
@@ -250,11 +283,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs per case")
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--workers", default="1", help="gateway worker_processes")
+    parser.add_argument("--upstream", choices=["nginx", "python"], default="python",
+                        help="trivial upstream: python (bare ASGI app) or nginx (static)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
     result = bench_gateway_overhead(duration=args.duration, connections=args.connections,
                                     rounds=args.rounds, warmup=args.warmup,
-                                    workers=args.workers)
+                                    workers=args.workers, upstream_kind=args.upstream)
     print_report(result)
     if args.json:
         print(json.dumps(result))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from devstack.stack import Stack
 from devstack.testing import User, register_and_login
 
@@ -27,6 +26,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "IDENTITY_ARGON2_TIME_COST": "1",
         "IDENTITY_ARGON2_MEMORY_COST": "8192",
         "KANBAN_CONSUMER_RECLAIM_IDLE_MS": "1000",
+        # Reminders within seconds instead of a minute (the clock itself is never faked here).
+        "SCHEDULER_SCAN_INTERVAL_SECONDS": "1",
     }
     with Stack(state, env=env, gateway_rates=TEST_RATES) as running:
         yield running

@@ -12,7 +12,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from devstack.testing import assert_problem, unique_email
 
 ME = "/api/v1/users/me"
