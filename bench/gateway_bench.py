@@ -167,7 +167,8 @@ def run_wrk(url: str, *, headers: dict[str, str] | None = None, duration: float 
     """One wrk run: requests/s, p50/p99 latency (ms), request and non-2xx counts, and the
     CPU microseconds per request of the nginx whose master pid is ``cpu_of``. ``script``: a
     wrk Lua script (``-s``) for requests other than a plain GET of ``url``."""
-    argv = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
+    seconds = max(1, round(duration))  # wrk takes whole seconds ("5s", not "5.0s")
+    argv = [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     if script is not None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -79,7 +81,7 @@ def seed(api: httpx.Client) -> dict:
     tasks = [created("/api/v1/tasks", {"list_id": lst["id"], "title": f"Task {i}",
                                        "assignee_id": user.id})["id"] for i in range(20)]
     return {"token": user.access_token, "board": board["id"], "list": lst["id"],
-            "tasks": tasks}
+            "tasks": tasks, "user": user, "team": team["id"], "project": project["id"]}
 
 
 MIXED_SCRIPT = """
@@ -109,8 +111,43 @@ end
 """
 
 
+def assignment_to_email(api: httpx.Client, stack: Stack, data: dict, assignments: int) -> dict:
+    """p50/p99 from the PATCH that assigns a task (response received) to the e-mail accepted
+    by the SMTP server (the sink names each file by its acceptance time in ns)."""
+    assigner = data["user"]
+    others = [register_and_login(api, f"assignee{i}") for i in range(2)]
+    project_id = data["project"]
+    for other in others:  # both must be in the project to be assignable
+        team_add = api.post(f"/api/v1/teams/{data['team']}/members",
+                            json={"email": other.email, "role": "member"},
+                            headers=assigner.headers)
+        team_add.raise_for_status()
+        api.post(f"/api/v1/projects/{project_id}/members",
+                 json={"user_id": other.id, "role": "editor"},
+                 headers=assigner.headers).raise_for_status()
+    task = data["tasks"][-1]
+    mail_dir = stack.smtp.mail_dir
+    latencies = []
+    for n in range(assignments):
+        before = {p.name for p in mail_dir.glob("*.eml")}
+        response = api.patch(f"/api/v1/tasks/{task}", json={"assignee_id": others[n % 2].id},
+                             headers=assigner.headers)
+        answered_ns = time.time_ns()
+        response.raise_for_status()
+        deadline = time.monotonic() + 10
+        while not (new := {p.name for p in mail_dir.glob("*.eml")} - before):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no e-mail for assignment {n} within 10 s")
+            time.sleep(0.002)
+        accepted_ns = min(int(name.split("-", 1)[0]) for name in new)
+        latencies.append(max(0.0, (accepted_ns - answered_ns) / 1e6))
+    latencies.sort()
+    return {"n": len(latencies), "p50_ms": round(statistics.median(latencies), 1),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)}
+
+
 def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 60,
-        users: int = 50) -> dict:
+        users: int = 50, assignments: int = 200) -> dict:
     state = Path(tempfile.mkdtemp(prefix="stack-bench-"))
     result: dict = {}
     progress("baseline: bare nginx proxy")
@@ -128,6 +165,9 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
             result[name] = run_wrk(stack.gateway_url + path, headers=auth, duration=duration,
                                    connections=connections)
             result[name]["ratio_to_bare"] = round(result[name]["rps"] / result["bare"]["rps"], 3)
+        progress(f"assignment -> e-mail: {assignments} assignments")
+        with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
+            result["assignment_email"] = assignment_to_email(api, stack, data, assignments)
         script = state / "mixed.lua"
         script.write_text(textwrap.dedent(MIXED_SCRIPT % {
             "tasks": ", ".join(f'"{t}"' for t in data["tasks"]), "board": data["board"],
@@ -152,6 +192,9 @@ def print_report(result: dict) -> None:
         r = result[key]
         print(f"  {label:<44}{r['rps']:>9.0f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
               f"{r['ratio_to_bare']:>8.3f}")
+    a = result["assignment_email"]
+    print(f"  assignment PATCH answered -> e-mail accepted by SMTP, {a['n']} assignments: "
+          f"p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms")
     m = result["mixed"]
     errors = m["non_2xx"] + (1 if m["socket_errors"] else 0)
     print(f"  mixed load, {result['settings']['users']} users x "
