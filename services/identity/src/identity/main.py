@@ -31,7 +31,8 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         app.state.login_limiter = LoginLimiter.from_settings(app.state.redis, settings)
 
     app = create_service_app(service="identity", settings=settings,
-                             routers=[auth.router, users.router, jwks.router, internal.router], title="Identity",
+                             routers=[auth.router, users.router, jwks.router, internal.router],
+                             title="Identity",
                              description=DESCRIPTION, token_verifier=verifier,
                              on_startup=on_startup)
     app.state.keyring = keyring

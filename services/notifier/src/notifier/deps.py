@@ -8,9 +8,9 @@ from typing import Annotated
 
 from contracts.auth import CurrentUserId
 from contracts.errors import NotFound
+from contracts.http import DbSession
 from fastapi import Depends, Path
 
-from notifier.db import DbSession
 from notifier.service.inbox import NOT_FOUND
 
 __all__ = ["CurrentUserId", "DbSession", "NotificationId"]

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from contracts.auth import CurrentUserId
 from contracts.errors import Forbidden, NotFound
+from contracts.http import DbSession
 from fastapi import Depends, Path, Request
 
 from workspace.config import WorkspaceSettings
-from workspace.db import DbSession
 from workspace.service.access import (
     PROJECT_NOT_FOUND,
     TEAM_NOT_FOUND,

@@ -19,8 +19,8 @@ from contracts.events import (
     TeamMemberAdded,
     TeamMemberRemoved,
     TeamMemberRoleChanged,
-    TeamUpdated,
     TeamRole,
+    TeamUpdated,
 )
 from contracts.logging import get_logger
 from contracts.pagination import PageParams
