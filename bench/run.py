@@ -23,7 +23,6 @@ import boards_bench  # noqa: E402
 import gateway_bench  # noqa: E402
 import notify_bench  # noqa: E402
 import stack_bench  # noqa: E402
-
 from devstack.infra import progress  # noqa: E402
 
 REPORT = HERE.parent / "docs" / "performance.md"
