@@ -97,7 +97,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body it cannot decode (e.g. not UTF-8): the contract says
+            # an invalid body is 422, like any other invalid body.
+            return problem(422, "The request body is not valid JSON",
+                           errors=[{"loc": ["body"], "msg": "invalid JSON"}])
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def _out_of_range(_: Request, exc: sqlalchemy.exc.DataError) -> JSONResponse:
+        # A value the schema let through but PostgreSQL refuses (a safety net: schemas bound
+        # their numbers and times).
+        log.warning("data_error", error=str(exc.orig)[:200])
+        return problem(422, "A value is out of range",
+                       errors=[{"loc": ["body"], "msg": "value out of range"}])
 
     @app.exception_handler(sqlalchemy.exc.OperationalError)
     @app.exception_handler(sqlalchemy.exc.InterfaceError)

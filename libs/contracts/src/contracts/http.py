@@ -66,6 +66,89 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class UnhandledErrorMiddleware:
+    """Turns an unexpected exception into a 500 problem+json *without* re-raising it.
+
+    Starlette's own handler for ``Exception`` re-raises after answering, and uvicorn then
+    closes the keep-alive connection; nginx may reuse that dead connection for the next
+    request and, for a POST, answer 502 to an unrelated client. Answering here keeps the
+    connection healthy."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled_error", exc_info=exc, path=scope.get("path"))
+            if started:
+                raise
+            await problem(500, "Internal server error")(scope, receive, send)
+
+
+def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """OpenAPI with the error bodies the service really sends: every 422 is
+    ``application/problem+json`` with ``errors[]`` (FastAPI documents its own
+    ``HTTPValidationError`` shape otherwise), every other 4xx/5xx is a Problem."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                             description=app.description)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["Problem"] = PROBLEM_SCHEMA
+        components["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status == "422":
+                        ref = "#/components/schemas/ValidationProblem"
+                    elif status[0] in "45":
+                        ref = "#/components/schemas/Problem"
+                    else:
+                        continue
+                    response["content"] = {"application/problem+json": {"schema": {"$ref": ref}}}
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                   "status": {"type": "integer"}, "detail": {"type": "string"}},
+}
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    **PROBLEM_SCHEMA, "title": "ValidationProblem",
+    "required": [*PROBLEM_SCHEMA["required"], "errors"],
+    "properties": {**PROBLEM_SCHEMA["properties"], "errors": {
+        "type": "array", "items": {
+            "type": "object", "required": ["loc", "msg"],
+            "properties": {"loc": {"type": "array",
+                                   "items": {"anyOf": [{"type": "string"},
+                                                       {"type": "integer"}]}},
+                           "msg": {"type": "string"}}}}},
+}
+
+
 def current_request_id() -> str | None:
     return request_id_var.get()
 
@@ -146,8 +229,10 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=f"/docs/{service}/openapi.json",
                   debug=settings.debug, default_response_class=JSONResponse)
+    app.add_middleware(UnhandledErrorMiddleware)  # innermost: answers, never re-raises
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health_router(service, service))
     app.include_router(docs_router(app, service))

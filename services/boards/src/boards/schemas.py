@@ -40,7 +40,10 @@ def _not_blank(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:30+01:00 has no UTC equivalent
+        raise ValueError("time is out of range once converted to UTC") from exc
 
 
 # Surrounding whitespace is dropped, so blank or whitespace-only names are too short (422).
@@ -55,9 +58,10 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
                   AfterValidator(_single_line)]
 Labels = Annotated[list[Label], Field(max_length=20, description="At most 20 labels of 1-50 "
                                       "characters; duplicates are dropped, order is kept")]
-WipLimit = Annotated[int, Field(ge=1, description="Most tasks the list may hold; null = no "
-                                "limit. Checked when a task is created in the list or moved "
-                                "in from another list.")]
+WipLimit = Annotated[int, Field(ge=1, le=2_147_483_647,
+                                description="Most tasks the list may hold; null = no limit. "
+                                "Checked when a task is created in the list or moved in from "
+                                "another list.")]
 Priority = Literal["low", "medium", "high", "urgent"]
 ProjectRole = Literal["admin", "editor", "viewer"]
 # Requests: an offset is required (naive times -> 422); stored in UTC.
