@@ -48,9 +48,16 @@ def user_event(email: str) -> Envelope:
                       producer="plumbing")
 
 
+# How many more times "outage" events fail as if the database were unreachable.
+OUTAGE_FAILURES = {"left": 0}
+
+
 async def record_effect(session: AsyncSession, envelope: Envelope) -> None:
     if envelope.data["email"].startswith("poison"):
         raise RuntimeError("poison message")
+    if envelope.data["email"].startswith("outage") and OUTAGE_FAILURES["left"] > 0:
+        OUTAGE_FAILURES["left"] -= 1
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("db down"))
     await session.execute(effects.insert().values(event_id=envelope.event_id,
                                                   email=envelope.data["email"]))
 

@@ -205,7 +205,7 @@ async def test_poison_message_is_dead_lettered_after_max_attempts(settings):
         await wait_until(lambda: _no_pending(settings))
         (_, fields), = await client.xrange(dlq)
         await client.aclose()
-    assert fields[b"attempts"] == b"4"  # delivered max_attempts (3) times, then parked
+    assert fields[b"attempts"] == b"3"  # failed max_attempts (3) times, then parked
     assert b"poison message" in fields[b"error"]
     assert b"poison@example.com" in fields[b"body"]
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 1
@@ -227,3 +227,16 @@ async def test_unknown_event_types_are_acknowledged_and_ignored(settings):
         await wait_until(lambda: _no_pending(settings))
     await client.aclose()
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 0
+
+
+async def test_an_outage_longer_than_max_attempts_does_not_dead_letter(settings):
+    """Infrastructure errors (database unreachable) are retried without being counted."""
+    app.OUTAGE_FAILURES["left"] = 3 * settings.consumer_max_attempts
+    async with running_consumer(app.make_consumer(settings)), running_relay(settings):
+        await write_events(settings, ["outage@example.com"])
+        await wait_until(lambda: _count_effects(settings, 1), timeout=60)
+        await wait_until(lambda: _no_pending(settings))
+    assert app.OUTAGE_FAILURES["left"] == 0
+    client = aioredis.from_url(settings.redis_url)
+    assert await client.exists(dead_letter_stream(app.GROUP)) == 0
+    await client.aclose()

@@ -8,11 +8,13 @@ Guarantees, given at-least-once delivery from the relay:
 * the effect happens once: the event id is inserted into the consumer's ``processed_events``
   table in the same transaction as the effect, and a redelivered event is skipped;
 * messages left pending by a dead consumer are reclaimed (XAUTOCLAIM) by a second subscriber;
-* after ``max_attempts`` deliveries a message moves to the group's dead-letter stream.
+* after ``max_attempts`` failures of its handler a message moves to the group's dead-letter
+  stream; failures of the database or Redis themselves are retried and never counted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -20,7 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 import sqlalchemy as sa
+import sqlalchemy.exc
 from faststream import AckPolicy, Context, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.message import RedisStreamMessage
@@ -35,6 +39,13 @@ from contracts.settings import ServiceSettings
 from contracts.streams import dead_letter_stream
 
 log = get_logger(__name__)
+
+# Failures of the infrastructure rather than of the message: retried, never counted.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError, redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError, OSError, TimeoutError,
+)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
@@ -60,6 +71,9 @@ class EventConsumer:
         self.broker = RedisBroker(settings.redis_url)
         self.engine = make_engine(settings.database_url, pool_size=4)
         self.sessions = make_session_factory(self.engine)
+        # Failures per message id, counted by us: Redis' delivery count also grows while the
+        # database is down, and an outage must not dead-letter good events.
+        self._attempts_key = f"{group}.failures"
         self._errors_key = f"{group}.last-error"
         self.redis = aioredis.from_url(settings.redis_url)
         for stream in self.streams:
@@ -113,20 +127,32 @@ class EventConsumer:
                       reclaimed: bool) -> None:
         message_id = message.raw_message["message_ids"][0].decode()
         if reclaimed:
-            attempts = await message.get_delivery_count()
-            if attempts > self.settings.consumer_max_attempts:
-                await self.dead_letter(body, stream, message_id, attempts)
+            failures = int(await self.redis.hget(self._attempts_key, message_id) or 0)
+            if failures >= self.settings.consumer_max_attempts:
+                await self.dead_letter(body, stream, message_id, failures)
                 await message.ack()
                 return
         try:
             await self.process(body)
+        except INFRASTRUCTURE_ERRORS as exc:
+            # The database or Redis is away: not the message's fault, so it is not counted
+            # against it (an outage must never dead-letter good events). It stays pending
+            # and is reclaimed once things answer again; pause so we do not spin.
+            log.warning("event_deferred", stream=stream, message_id=message_id,
+                        error=type(exc).__name__)
+            await asyncio.sleep(1)
+            return
         except Exception as exc:
             # Left pending: the reclaim subscriber retries it after the idle time.
             log.warning("event_failed", stream=stream, message_id=message_id,
                         error=repr(exc)[:500])
+            await self.redis.hincrby(self._attempts_key, message_id, 1)
             await self.redis.hset(self._errors_key, message_id, repr(exc)[:2000])
             return
         await message.ack()
+        if reclaimed:
+            await self.redis.hdel(self._attempts_key, message_id)
+            await self.redis.hdel(self._errors_key, message_id)
 
     async def process(self, body: Any) -> bool:
         """Run the handler for one raw envelope once; returns False for a duplicate."""
@@ -157,24 +183,23 @@ class EventConsumer:
             request_id_var.reset(token)
 
     async def dead_letter(self, body: Any, stream: str, message_id: str,
-                          attempts: int) -> None:
+                          failures: int) -> None:
         """Park a poison message with its last error; replay = XADD its body to ``stream``."""
         last_error = await self.redis.hget(self._errors_key, message_id)
         await self.redis.xadd(self.dead_letters, {
             "stream": stream, "message_id": message_id, "group": self.group,
-            "attempts": str(attempts),
+            "attempts": str(failures),
             "error": last_error.decode() if isinstance(last_error, bytes) else "",
             "body": json.dumps(body, default=str),
         })
         await self.redis.hdel(self._errors_key, message_id)
+        await self.redis.hdel(self._attempts_key, message_id)
         log.error("event_dead_lettered", stream=stream, message_id=message_id,
-                  attempts=attempts, dead_letter_stream=self.dead_letters)
+                  failures=failures, dead_letter_stream=self.dead_letters)
 
 
 def run_consumer(consumer: EventConsumer, service: str) -> None:
     """Entry point body of a service's ``python -m <service>.events.consumer``."""
-    import asyncio
-
     configure_logging(f"{service}-consumer", consumer.settings.log_level)
     asyncio.run(consumer.app().run())
 

@@ -1,0 +1,52 @@
+"""The platform for the resilience tests: one native Stack per test module (every
+test that breaks something puts it back in a ``finally``), reached through the gateway.
+
+``pytest tests/resilience`` works on its own: nothing here depends on tests/e2e. The stack's
+settings make recovery quick enough to observe in a test run (a 1 s reclaim idle time, a 1 s
+scan interval, short mailer back-off and lease); they change timings, never behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from devstack.stack import Stack
+
+RESILIENCE_ENV = {
+    # Cheap hashing keeps registration fast in tests; production uses the defaults.
+    "IDENTITY_ARGON2_TIME_COST": "1",
+    "IDENTITY_ARGON2_MEMORY_COST": "8192",
+    # A message left pending by a killed consumer is reclaimed after 1 s (default 15 s).
+    "KANBAN_CONSUMER_RECLAIM_IDLE_MS": "1000",
+    # Reminders are emitted within a second of a due date entering the window.
+    "SCHEDULER_SCAN_INTERVAL_SECONDS": "1",
+    # E-mail retries while the SMTP server is away: 0.5 s, 1 s, then every 2 s.
+    "NOTIFIER_MAILER_BACKOFF_BASE_SECONDS": "0.5",
+    "NOTIFIER_MAILER_BACKOFF_MAX_SECONDS": "2",
+    # A row a killed mailer left 'sending' is taken over after 5 s (default 60 s); the SMTP
+    # timeout stays below the lease so a live mailer's slow send is never taken over.
+    "NOTIFIER_MAILER_LEASE_SECONDS": "5",
+    "NOTIFIER_SMTP_TIMEOUT_SECONDS": "3",
+}
+# Generous gateway limits: the workload and the probes must never be rate limited.
+RESILIENCE_RATES = {"auth_rate": "500r/s", "auth_burst": 1000, "api_rate": "2000r/s",
+                    "api_burst": 4000}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("resilience-stack")
+    with Stack(state, env=RESILIENCE_ENV, gateway_rates=RESILIENCE_RATES) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gateway_url(stack: Stack) -> str:
+    return stack.gateway_url
+
+
+@pytest.fixture
+def api(gateway_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway_url, timeout=15) as client:
+        yield client
