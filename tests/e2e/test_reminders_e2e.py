@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-
 from devstack.testing import User
 
 
