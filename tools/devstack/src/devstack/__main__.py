@@ -62,8 +62,11 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (or make passing its SIGINT on) must not cut the clean shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         progress("stopping")
         stack.stop()
+        progress("stopped")
     return 0
 
 
