@@ -113,6 +113,10 @@ class Mailer:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        # Accepted by the SMTP server but not yet recorded as sent (the database went away
+        # in between): outbox id -> address. Recorded before anything else is claimed, so
+        # this process never sends them again; only its own death leaves a resend window.
+        self._unrecorded: dict[int, str] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -212,7 +216,9 @@ class Mailer:
                    self.settings.mailer_batch_size)
         if free <= 0:
             return 0
-        emails = await self.claim(free)
+        await self._record_unrecorded()
+        emails = [mail for mail in await self.claim(free)
+                  if mail.outbox_id not in self._unrecorded]
         for mail in emails:
             task = asyncio.create_task(self.deliver(mail))
             self._inflight.add(task)
@@ -255,7 +261,11 @@ class Mailer:
         except Exception as exc:
             await self._failed(mail, attempts, exc)
             return
-        await self._record(MARK_SENT, {"id": mail.outbox_id, "to": mail.to_address})
+        try:
+            await self._record(MARK_SENT, {"id": mail.outbox_id, "to": mail.to_address})
+        except Exception:
+            self._unrecorded[mail.outbox_id] = mail.to_address or ""
+            raise
         self.sent += 1
         log.info("email_sent", outbox_id=mail.outbox_id, message_id=mail.message_id,
                  notification_type=mail.type, attempts=attempts)
@@ -276,6 +286,14 @@ class Mailer:
         log.warning("email_retry_scheduled", outbox_id=mail.outbox_id,
                     message_id=mail.message_id, attempts=attempts, delay_seconds=delay,
                     error=error)
+
+    async def _record_unrecorded(self) -> None:
+        """Record the sends a database outage interrupted (raises while it lasts)."""
+        for outbox_id, address in list(self._unrecorded.items()):
+            await self._record(MARK_SENT, {"id": outbox_id, "to": address})
+            del self._unrecorded[outbox_id]
+            self.sent += 1
+            log.info("email_sent_recorded_late", outbox_id=outbox_id)
 
     async def _record(self, statement: str, params: dict[str, Any]) -> None:
         assert self._conn is not None
