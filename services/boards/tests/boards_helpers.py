@@ -53,8 +53,9 @@ class Tokens:
 
 
 class WorkspaceStub:
-    """Stands in for workspace's ``GET /api/v1/projects/{id}``: answers ``my_role`` from
-    ``roles`` for the user of the bearer token (200), else 404. Records every call."""
+    """Stands in for workspace's ``GET /api/v1/projects/{id}`` (``my_role`` from ``roles`` for
+    the user of the bearer token, else 404) and ``GET /api/v1/projects/{id}/members`` (the
+    project's members in ``roles``, one page). Records every call."""
 
     def __init__(self) -> None:
         self.roles: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
@@ -69,10 +70,19 @@ class WorkspaceStub:
         headers = dict(scope["headers"])
         token = headers.get(b"authorization", b"").decode().removeprefix("Bearer ")
         user_id = uuid.UUID(jwt.decode(token, options={"verify_signature": False})["sub"])
-        project_id = uuid.UUID(scope["path"].rsplit("/", 1)[-1])
+        parts = scope["path"].strip("/").split("/")  # api v1 projects <id> [members]
+        project_id = uuid.UUID(parts[3])
         self.calls.append((project_id, user_id))
         role = self.roles.get((project_id, user_id))
         status = 200 if role else 404
+        if role and parts[4:] == ["members"]:
+            members = [{"user_id": str(u), "role": r} for (p, u), r in self.roles.items()
+                       if p == project_id]
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": json.dumps(
+                {"items": members, "next_cursor": None}).encode()})
+            return
         body = {"id": str(project_id), "team_id": str(self.teams.get(project_id, uuid.uuid4())),
                 "name": "P", "description": "", "created_at": "2026-01-01T00:00:00Z",
                 "my_role": role} if role else {"status": 404}

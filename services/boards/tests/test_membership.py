@@ -212,8 +212,8 @@ async def test_events_out_of_order_and_duplicates(world: World):
 
 
 async def test_assigning_yourself_with_a_read_through_role(world: World):
-    """An assignee's role comes from the read model; the caller's own role may come from the
-    read-through (a brand-new project)."""
+    """The caller's own role may come from the read-through (a brand-new project), and so
+    may an assignee's (a member added a moment ago): no visible lag. No role at all: 422."""
     alice = world.stranger("Alice")
     project_id = uuid.uuid4()
     world.workspace.roles[(project_id, alice.id)] = "admin"
@@ -224,8 +224,14 @@ async def test_assigning_yourself_with_a_read_through_role(world: World):
     assert task["assignee_id"] == str(alice.id)
     bob = world.stranger("Bob")
     world.workspace.roles[(project_id, bob.id)] = "editor"   # not in the read model yet
-    assert_problem(await world.client.post("/api/v1/tasks", json={
+    assigned = await world.client.post("/api/v1/tasks", json={
         "list_id": target["id"], "title": "t", "assignee_id": str(bob.id)},
+        headers=alice.headers)
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["assignee_id"] == str(bob.id)
+    carol = world.stranger("Carol")  # no role anywhere
+    assert_problem(await world.client.post("/api/v1/tasks", json={
+        "list_id": target["id"], "title": "t", "assignee_id": str(carol.id)},
         headers=alice.headers), 422)
 
 

@@ -69,6 +69,35 @@ class Workspace:
         log.info("project_role_read_through", project_id=str(project_id), role=role)
         return role if role in _RANK else None
 
+    async def member_role(self, project_id: uuid.UUID, user_id: uuid.UUID,
+                          authorization: str | None, request_id: str | None = None) -> str | None:
+        """Another user's role in ``project_id`` according to workspace (read-through on a
+        read-model miss, e.g. a member added a moment ago), asked with the caller's token:
+        the member list, paged. None when they have no role (or the caller cannot see it)."""
+        if not authorization:
+            return None
+        headers = {"Authorization": authorization}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        params: dict[str, str | int] = {"limit": 200}
+        while True:
+            try:
+                response = await self._client.get(f"/api/v1/projects/{project_id}/members",
+                                                  headers=headers, params=params)
+            except httpx.HTTPError as exc:
+                raise ServiceUnavailable("Project members cannot be checked right now; "
+                                         "retry shortly", headers={"Retry-After": "1"}) from exc
+            if response.status_code != 200:
+                return None
+            page = response.json()
+            for member in page.get("items", []):
+                if member.get("user_id") == str(user_id):
+                    role = member.get("role")
+                    return role if role in _RANK else None
+            if not page.get("next_cursor"):
+                return None
+            params = {"limit": 200, "cursor": page["next_cursor"]}
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

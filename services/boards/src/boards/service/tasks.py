@@ -107,12 +107,15 @@ async def check_assignee(session: AsyncSession, caller: Caller, project_id: uuid
                          assignee_id: uuid.UUID) -> None:
     """422 unless ``assignee_id`` has a role in the project.
 
-    Another user's role can only come from the read model (a read-through answers for the
-    caller's own token). The row is locked FOR SHARE: a concurrent removal of that member
-    waits for this transaction, then unassigns what it assigned."""
+    From the read model, whose row is locked FOR SHARE: a concurrent removal of that member
+    waits for this transaction, then unassigns what it assigned. On a miss (a member added a
+    moment ago, whose event is still on its way) workspace is asked once (read-through)."""
     if await local_role(session, project_id, assignee_id, lock=True) is not None:
         return
     if assignee_id == caller.user_id and await project_role(session, caller, project_id):
+        return
+    if await caller.workspace.member_role(project_id, assignee_id, caller.authorization,
+                                          caller.request_id) is not None:
         return
     raise Unprocessable("The assignee has no role in this project", loc=["body", "assignee_id"])
 
