@@ -114,3 +114,29 @@ def test_preferences_through_the_gateway(api, make_user):
     assert_problem(api.get(BASE), 401)
     assert_problem(api.get(f"{BASE}/unread-count",
                            headers={"Authorization": "Bearer nope"}), 401)
+
+
+def test_task_assigned_email_off_gives_in_app_only(api, make_user, stack):
+    alice, dave = make_user("alice"), make_user("dave")
+    prefs = {"email": {"task_assigned": False, "due_soon": True, "overdue": True,
+                       "comment": True, "membership": False}}
+    assert api.put(f"{BASE}/preferences", json=prefs, headers=dave.headers).status_code == 200
+    team = created(api.post("/api/v1/teams", json={"name": "Quiet"}, headers=alice.headers))
+    created(api.post(f"/api/v1/teams/{team['id']}/members",
+                     json={"email": dave.email, "role": "member"}, headers=alice.headers))
+    project = created(api.post("/api/v1/projects", json={"team_id": team["id"], "name": "Q"},
+                               headers=alice.headers))
+    created(api.post(f"/api/v1/projects/{project['id']}/members",
+                     json={"user_id": dave.id, "role": "editor"}, headers=alice.headers))
+    board = created(api.post("/api/v1/boards", json={"project_id": project["id"],
+                                                     "name": "B"}, headers=alice.headers))
+    todo = created(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "L"},
+                            headers=alice.headers))
+    created(api.post("/api/v1/tasks", json={"list_id": todo["id"], "title": "Quietly",
+                                            "assignee_id": dave.id}, headers=alice.headers))
+    # In-app: the two memberships and the assignment, always.
+    items = wait_for(lambda: (n := notifications(api, dave)) and len(n) >= 3 and n)
+    assert sorted(i["type"] for i in items) == ["membership", "membership", "task_assigned"]
+    time.sleep(1.5)  # the mailer is woken at commit: anything it would send is out by now
+    assert mails_to(stack, dave.email) == []
+    assert all(i["email_status"] is None for i in notifications(api, dave))
