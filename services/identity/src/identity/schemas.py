@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from contracts.schema_types import UtcDateTime
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
-    PlainSerializer,
     StringConstraints,
 )
 
@@ -33,8 +32,6 @@ NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
 # A password being checked (not set): no policy, only a bound on the hashing work.
 GivenPassword = Annotated[str, Field(min_length=1, max_length=1024)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
-UtcDateTime = Annotated[datetime, PlainSerializer(
-    lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)]
 
 
 class Request(BaseModel):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from contracts.schema_types import UtcDateTime
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
-    PlainSerializer,
     StringConstraints,
 )
 
@@ -37,8 +36,6 @@ def _no_nul(value: str) -> str:
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
                  AfterValidator(_single_line)]
 Description = Annotated[str, Field(max_length=10_000), AfterValidator(_no_nul)]
-UtcDateTime = Annotated[datetime, PlainSerializer(
-    lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"), return_type=str)]
 
 TeamRole = Literal["owner", "admin", "member"]
 # Roles one can be given when added to a team (ownership only moves by transfer).
