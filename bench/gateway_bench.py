@@ -46,21 +46,8 @@ KID = "bench-key"
 
 
 def require_wrk() -> str:
-    """wrk's path, installed with apt-get when we are root; else a clear error."""
-    if path := shutil.which("wrk"):
-        return path
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        progress("installing Debian package wrk (apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env,
-                          stdout=subprocess.DEVNULL).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-            subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env,
-                           stdout=subprocess.DEVNULL, check=True)
-        if path := shutil.which("wrk"):
-            return path
-    raise SystemExit("error: 'wrk' not found: install the Debian package 'wrk' "
-                     "(sudo apt-get install wrk)")
+    """wrk's path (installed with apt-get when we are root; else a clear error)."""
+    return require("wrk")
 
 
 @dataclass
