@@ -117,10 +117,10 @@ def main() -> None:
     result = {}
     progress("1/5 gateway token check vs bare proxy, Python upstream")
     result["gateway_python"] = gateway_bench.bench_gateway_overhead(
-        upstream_kind="python", duration=3 if q else 5, rounds=2 if q else 5)
+        upstream_kind="python", duration=3 if q else 4, rounds=2 if q else 9)
     progress("2/5 gateway token check vs bare proxy, static nginx upstream")
     result["gateway_nginx"] = gateway_bench.bench_gateway_overhead(
-        upstream_kind="nginx", duration=3 if q else 5, rounds=2 if q else 5)
+        upstream_kind="nginx", duration=3 if q else 4, rounds=2 if q else 9)
     progress("3/5 whole stack: reads, assignment -> e-mail, mixed load, memory")
     result["stack"] = stack_bench.run(duration=3 if q else 10, mixed_seconds=10 if q else 60,
                                       assignments=50 if q else 200)

@@ -1,35 +1,19 @@
 /*
- * Gateway token validator and helpers (njs 0.7.x, one VM per request: nothing here keeps
- * state between requests; caching is done by nginx, see nginx.conf.template and README.md).
+ * Gateway token validator and health check (njs 0.7.x, one VM per request: nothing here
+ * keeps state between requests; decisions are cached by token_cache.lua, see README.md).
  *
- *   tokenHash(r)  js_set: SHA-256 of the Authorization header, the auth cache key. This is
- *                 the only JS on the hot path (an auth-cache hit).
- *   validate(r)   js_content of the validator server: checks an RS256 access token and
- *                 answers 200 + X-User-Id + X-Accel-Expires (how long nginx may cache the
- *                 answer), or 401 + X-Auth-Error.
+ *   validate(r)   js_content of the validator server, asked on a token-cache miss: checks
+ *                 an RS256 access token and answers 200 + X-User-Id, or 401 + X-Auth-Error
+ *                 (+ X-Auth-Unavailable when identity's keys cannot be fetched), with
+ *                 X-Auth-Cache-Until (unix time) when the answer may be remembered.
  *   healthz(r)    js_content of /healthz: readiness of every service, in parallel.
  *
  * Written for njs 0.7.9: no destructuring, classes or for-of; RSA keys can only be imported
  * as SPKI (not JWK), so the SPKI DER is built from the JWK's n and e below.
  *
- * Why everything but tokenHash sits inside validatorModule(): njs clones the VM for every
- * request that runs JS, and every top-level binding makes that clone dearer (measured: ~3 us
- * of the ~20 us a cached token check costs). The factory runs only on cache misses.
+ * Why everything sits inside validatorModule(): njs clones the VM for every request that
+ * runs JS, and every top-level binding makes that clone dearer.
  */
-
-const nodeCrypto = require('crypto');   // createHash is synchronous: usable from js_set
-
-
-/* ---- js_set (hot path) -------------------------------------------------------------- */
-
-function tokenHash(r) {
-    // Raw bytes: no UTF-8 decoding/encoding of a ~1 KB string on every request.
-    const authorization = r.rawVariables.http_authorization;
-    if (!authorization) {
-        return 'none';
-    }
-    return nodeCrypto.createHash('sha256').update(authorization).digest('base64url');
-}
 
 function validate(r) {
     return validatorModule().validate(r);
@@ -255,26 +239,27 @@ function validatorModule() {
                 r.error('token validation error: ' + e);
                 rejection = new Rejection('Invalid access token', false);
             }
-            // 401 either way (auth_request only understands 2xx/401/403); the flag tells the
-            // gateway to answer 503 instead. Outages and bugs are not cached.
+            // 401 either way; X-Auth-Unavailable tells token_cache.lua to answer 503 instead.
+            // Outages and bugs are not cached (no X-Auth-Cache-Until).
             const cacheable = e instanceof Rejection && !rejection.unavailable;
             r.headersOut['X-Auth-Error'] = rejection.detail;
             if (rejection.unavailable) {
                 r.headersOut['X-Auth-Unavailable'] = '1';
             }
-            r.headersOut['X-Accel-Expires'] = String(cacheable ? REJECT_CACHE_SECONDS : 0);
+            if (cacheable) {
+                const nowSeconds = Date.now() / 1000;
+                r.headersOut['X-Auth-Cache-Until'] = String(nowSeconds + REJECT_CACHE_SECONDS);
+            }
             r.return(401);
             return;
         }
-        // The cached "yes" must never outlive the token. nginx keeps an entry while its
-        // whole-second clock is <= the given absolute time ("@<unix time>"), so the last
-        // second that ends before exp is the limit (a relative "seconds left" could overshoot
-        // exp by up to a second at a second boundary); capped at MAX_CACHE_SECONDS. "0" (less
-        // than that left) means: do not cache at all.
-        const now = Math.floor(Date.now() / 1000);
-        const until = Math.min(Math.floor(claims.exp) - 1, now + MAX_CACHE_SECONDS);
+        // The cached "yes" must never outlive the token: it is valid while now < exp, so the
+        // cache may keep it until exp itself (an absolute time, so the cache's own clock
+        // decides; millisecond precision), capped at MAX_CACHE_SECONDS from now.
+        const now = Date.now() / 1000;
         r.headersOut['X-User-Id'] = claims.sub;
-        r.headersOut['X-Accel-Expires'] = until > now ? '@' + until : '0';
+        const until = Math.min(claims.exp, now + MAX_CACHE_SECONDS);
+        r.headersOut['X-Auth-Cache-Until'] = String(until);
         r.return(200);
     }
 
@@ -312,4 +297,4 @@ function validatorModule() {
     return {validate: validateToken, healthz: readiness};
 }   // validatorModule
 
-export default {tokenHash: tokenHash, validate: validate, healthz: healthz};
+export default {validate: validate, healthz: healthz};

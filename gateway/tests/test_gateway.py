@@ -6,8 +6,6 @@ disk), request ids, problem+json errors, rate limits and /healthz."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import time
@@ -197,17 +195,64 @@ def test_cached_token_is_refused_from_its_exp_on(client, keys):
     assert {status for *_, status in outcomes} == {200, 401}
 
 
-def test_cache_files_hold_a_hash_not_the_token(client, gateway, keys):
+@pytest.mark.parametrize("accepted", [True, False], ids=["accepted", "refused"])
+def test_workers_share_decisions(make_gateway, identity, boards, keys, other_key, accepted):
+    """A token validated by one worker is a hit in every other: one validation per gateway,
+    for acceptances and refusals alike. (Fresh connections are spread over the workers; the
+    log names the worker of each.)"""
+    gw = make_gateway({"identity": identity.address, "boards": boards.address}, workers="2")
+    token = keys.token() if accepted else keys.token(key=other_key, kid=keys.current.kid)
+    ids: list[str] = []
+    lines: list[dict] = []
+    while len({line["worker_pid"] for line in lines}) < 2 and len(ids) < 200:
+        for _ in range(20):
+            ids.append(f"shared-{uuid.uuid4().hex}")
+            with httpx.Client(base_url=gw.url, timeout=10) as fresh_connection:
+                response = fresh_connection.get("/api/v1/boards", headers={
+                    **bearer(token), "X-Request-ID": ids[-1]})
+            if accepted:
+                assert response.status_code == 200, response.text
+            else:
+                assert assert_problem(response, 401)["detail"] == "Invalid access token"
+        lines = [access_log_lines(gw, rid)[0] for rid in ids]
+    assert len({line["worker_pid"] for line in lines}) == 2, "one worker took every connection"
+    assert [line["auth_cache"] for line in lines].count("MISS") == 1
+
+
+def test_tokens_never_reach_a_file(client, gateway, keys):
+    """Decisions live in shared memory (lua_shared_dict), keyed by the header: no file the
+    gateway writes (cache, logs, temp) holds a token or its signature."""
     token = keys.token()
-    assert client.get("/api/v1/boards", headers=bearer(token)).status_code == 200
-    raw = hashlib.sha256(f"Bearer {token}".encode()).digest()
-    digest = base64.urlsafe_b64encode(raw).rstrip(b"=")   # the key nginx stores
-    files = [p for p in Path(gateway.cache_dir).rglob("*") if p.is_file()]
-    contents = [p.read_bytes() for p in files]
-    assert any(digest in c for c in contents)
-    assert not any(token.encode() in c or token.split(".")[2].encode() in c for c in contents)
-    if Path("/dev/shm").is_dir():
-        assert str(gateway.cache_dir).startswith("/dev/shm/")
+    for _ in range(3):
+        assert client.get("/api/v1/boards", headers=bearer(token)).status_code == 200
+    time.sleep(1.2)   # the access log is flushed every second
+    folders = [Path(gateway.root), Path(gateway.cache_dir)]
+    files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    assert any(p.name == "access.log" for p in files)
+    signature = token.split(".")[2].encode()
+    assert not any(signature in p.read_bytes() for p in files)
+
+
+def test_refusals_are_cached_briefly(client, gateway, keys, other_key):
+    forged = keys.token(key=other_key, kid=keys.current.kid)
+    ids = [f"refused-{uuid.uuid4().hex}" for _ in range(2)]
+    for request_id in ids:
+        response = client.get("/api/v1/boards", headers={**bearer(forged),
+                                                         "X-Request-ID": request_id})
+        assert assert_problem(response, 401)["detail"] == "Invalid access token"
+    assert [access_log_lines(gateway, rid)[0]["auth_cache"] for rid in ids] == ["MISS", "HIT"]
+
+
+def test_cached_signature_does_not_vouch_for_another_payload(client, keys):
+    """The cache key is the whole header: a cached token's signature pasted onto another
+    payload is validated afresh (and refused), not served the cached decision."""
+    victim = keys.token(sub=str(uuid.uuid4()))
+    assert client.get("/api/v1/boards", headers=bearer(victim)).status_code == 200
+    header, _, signature = victim.split(".")
+    attacker = keys.token(sub=str(uuid.uuid4()))
+    pasted = ".".join([header, attacker.split(".")[1], signature])
+    response = client.get("/api/v1/boards", headers=bearer(pasted))
+    assert assert_problem(response, 401)["detail"] == "Invalid access token"
 
 
 def test_jwks_is_fetched_once_for_many_tokens(client, keys, identity):

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from contracts.settings import ServiceSettings
-from devstack.infra import njs_module_path
+from devstack.infra import DEBIAN_PACKAGES, NGINX_MODULES, nginx_modules_dir
 from devstack.stack import SERVICES as NATIVE_SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -490,14 +490,22 @@ def test_service_image_installs_only_its_own_code(service: str) -> None:
     assert "/health/" in dockerfile.final("HEALTHCHECK")[-1]
 
 
-def test_gateway_image_builds_the_docs_and_uses_njs() -> None:
+def test_gateway_image_builds_the_docs_and_uses_debians_nginx_modules() -> None:
     dockerfile = Dockerfile.parse(GATEWAY_DOCKERFILE)
-    assert dockerfile.stages[-1].startswith("${NGINX_IMAGE}")
-    assert "ARG NGINX_IMAGE=nginx:1.27" in GATEWAY_DOCKERFILE.read_text()
+    assert dockerfile.stages[-1].startswith("${DEBIAN_IMAGE}")
+    assert "ARG DEBIAN_IMAGE=debian:bookworm-slim" in GATEWAY_DOCKERFILE.read_text()
     assert "python -m devstack.docs build --out /docs" in " ".join(dockerfile.all("RUN"))
     assert any(c.startswith("--from=docs /docs ") for c in dockerfile.final("COPY"))
+    # The same Debian packages as the native launcher installs, so both run one nginx.
+    installs = " ".join(dockerfile.final("RUN"))
+    for package in DEBIAN_PACKAGES["nginx"].split():
+        assert package in installs, package
+    # Every file the template loads is copied next to it.
+    copied = " ".join(dockerfile.final("COPY"))
+    for name in ("nginx.conf.template", "auth.js", "token_cache.lua"):
+        assert f"gateway/{name}" in copied, name
     env = dockerfile.env()
-    assert env["NJS_MODULE_PATH"] == "/etc/nginx/modules/ngx_http_js_module.so"
+    assert env["NGINX_MODULES_DIR"] == "/usr/lib/nginx/modules"
     assert env["DOCS_DIR"] in " ".join(dockerfile.final("COPY"))
     assert os.access(ENTRYPOINT, os.X_OK)
 
@@ -522,7 +530,7 @@ def entrypoint_env(tmp_path: Path) -> dict[str, str]:
         "DOCS_DIR": str(tmp_path / "docs"),
         "VALIDATOR_LISTEN": f"unix:{tmp_path}/state/validator.sock",
         "ACCESS_LOG": str(tmp_path / "access.log"),
-        "NJS_MODULE_PATH": njs_module_path() or "",
+        "NGINX_MODULES_DIR": nginx_modules_dir() or "",
     })
     for key in list(env):
         if key.endswith("_UPSTREAM"):
@@ -532,8 +540,8 @@ def entrypoint_env(tmp_path: Path) -> dict[str, str]:
 
 def test_entrypoint_renders_the_template_and_nginx_accepts_it(tmp_path: Path) -> None:
     nginx = nginx_binary()
-    if nginx is None or njs_module_path() is None:
-        pytest.skip("nginx with the njs module is not installed (make prereqs installs it)")
+    if nginx is None or nginx_modules_dir() is None:
+        pytest.skip("nginx with the njs and Lua modules is not installed (make prereqs installs it)")
     env = entrypoint_env(tmp_path)
     run = subprocess.run(["sh", str(ENTRYPOINT), "nginx", "-t"], env=env,
                          capture_output=True, text=True, timeout=60)
@@ -542,7 +550,8 @@ def test_entrypoint_renders_the_template_and_nginx_accepts_it(tmp_path: Path) ->
     rendered = (tmp_path / "state" / "nginx.conf").read_text()
     assert PLACEHOLDER.findall(rendered) == []
     assert "$http_x_request_id" in rendered, "nginx's own variables are left alone"
-    assert f'load_module "{env["NJS_MODULE_PATH"]}"' in rendered
+    for module in NGINX_MODULES:
+        assert f'load_module "{env["NGINX_MODULES_DIR"]}/{module}"' in rendered
 
 
 def test_entrypoint_refuses_a_placeholder_without_value(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The nginx + njs API gateway as a child process: renders ``gateway/nginx.conf.template``
+"""The nginx (njs + Lua) API gateway as a child process: renders ``gateway/nginx.conf.template``
 into ``<root>/nginx.conf`` and runs nginx in the foreground (see gateway/README.md)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devstack.infra import (
     free_port,
-    njs_module_path,
+    nginx_modules_dir,
     progress,
     require,
     spawn,
@@ -25,7 +25,7 @@ SERVICES = ("identity", "workspace", "boards", "notifier")
 # Where a service that is not running "answers": nothing listens on port 1 (tcpmux), so the
 # route fails fast with connection refused -> 502 problem+json.
 CLOSED_UPSTREAM = "127.0.0.1:1"
-DEFAULT_NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+DEFAULT_MODULES_DIR = "/usr/lib/nginx/modules"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 _RATE = re.compile(r"^[1-9][0-9]*r/[sm]$")
 _TOKEN_TEXT = re.compile(r"^[A-Za-z0-9._:/@-]+$")   # issuer/audience go into an nginx string
@@ -143,7 +143,7 @@ class Gateway:
             self.cache_dir = self._make_cache_dir()
         source = gateway_dir()
         values = {
-            "NJS_MODULE_PATH": njs_module_path() or DEFAULT_NJS_MODULE,
+            "NGINX_MODULES_DIR": nginx_modules_dir() or DEFAULT_MODULES_DIR,
             "STATE_DIR": str(self.root),
             "AUTH_CACHE_DIR": str(self.cache_dir),
             "GATEWAY_DIR": str(source),

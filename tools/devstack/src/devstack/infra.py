@@ -23,14 +23,15 @@ import psycopg
 DEBIAN_PACKAGES = {
     "postgres": "postgresql",
     "redis-server": "redis-server",
-    "nginx": "nginx-light libnginx-mod-http-js",
+    "nginx": "nginx-light libnginx-mod-http-js libnginx-mod-http-lua",
     "wrk": "wrk",
     "chromium": "chromium",
     "docker-compose": "docker-compose",
 }
-NJS_MODULE_CANDIDATES = ["/usr/lib/nginx/modules/ngx_http_js_module.so",
-                         "/usr/share/nginx/modules/ngx_http_js_module.so",
-                         "/etc/nginx/modules/ngx_http_js_module.so"]
+# The gateway's dynamic modules (njs, Lua and the NDK that Lua needs) and where Debian-like
+# systems keep them.
+NGINX_MODULES = ("ngx_http_js_module.so", "ndk_http_module.so", "ngx_http_lua_module.so")
+NGINX_MODULES_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/etc/nginx/modules")
 UNPRIVILEGED_USER = "nobody"
 
 
@@ -86,7 +87,7 @@ def _find(binary: str) -> str | None:
 def require(binary: str) -> str:
     """Path of a system binary, installed with apt-get if we are root; else a clear error."""
     path = _find(binary)
-    if binary == "nginx" and path and not njs_module_path():
+    if binary == "nginx" and path and not nginx_modules_dir():
         path = None
     if path:
         return path
@@ -101,8 +102,10 @@ def require(binary: str) -> str:
     return path
 
 
-def njs_module_path() -> str | None:
-    return next((p for p in NJS_MODULE_CANDIDATES if Path(p).exists()), None)
+def nginx_modules_dir() -> str | None:
+    """The folder holding all of the gateway's nginx modules (NGINX_MODULES), if any."""
+    return next((folder for folder in NGINX_MODULES_DIRS
+                 if all(Path(folder, module).exists() for module in NGINX_MODULES)), None)
 
 
 def _die_with_parent() -> None:
