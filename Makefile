@@ -2,7 +2,8 @@
 #   make run    the whole platform natively (PostgreSQL, Redis, nginx, SMTP sink, services)
 #   make test   the whole test suite against real processes
 # Both install what they need: uv (into .tools/), the Python packages (uv.lock), and the
-# Debian packages postgresql, redis-server, nginx-light, libnginx-mod-http-js (as root).
+# Debian packages postgresql, redis-server, nginx-light, libnginx-mod-http-js,
+# libnginx-mod-http-lua (as root).
 
 PYTHON ?= python3
 TOOLS  := .tools
