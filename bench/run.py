@@ -27,6 +27,22 @@ from devstack.infra import progress  # noqa: E402
 
 REPORT = HERE.parent / "docs" / "performance.md"
 
+# How to read the table; printed under it in docs/performance.md.
+NOTES = """Notes on reading the table:
+
+* Assignment -> e-mail is measured from the moment the client has read the PATCH response;
+  a value of 0.0 means the SMTP server had already accepted the e-mail by then (boards
+  commits before it answers, and the relay is woken by that commit), so the figure is
+  clamped at zero. Service-level: bench/notify_bench.py measures from the outbox commit.
+* The whole-stack ratios compare one single-worker Python service per API with a static
+  nginx answer (~40,000 req/s here): the >= 0.5 goal would need the services to do ~20,000
+  req/s on two shared cores. users/me and tasks/{id} do ~400-500 req/s per single uvicorn
+  worker at p50 ~60 ms with 32 connections; scaling is by more workers/replicas.
+* The gateway ratios are medians of 9 alternating rounds; on this shared 2-vCPU machine a
+  single round moves by +-20 %, so a ratio above 1 or a negative CPU difference means the
+  token check's cost (a Lua table lookup on a hit, docs/adr/0007) is below the noise.
+"""
+
 
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in
@@ -53,11 +69,11 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     out = [
         ("Gateway token check, ratio b/a (Python upstream)",
          f"{gw_py['ratio']:.3f} ({gw_py['bare']['rps']:.0f} -> {gw_py['auth']['rps']:.0f} "
-         f"req/s; +{gw_py['cpu_overhead_us']:.1f} us CPU/req)", ">= 0.90",
+         f"req/s; {gw_py['cpu_overhead_us']:+.1f} us CPU/req)", ">= 0.90",
          ok(gw_py["ratio"] >= 0.9)),
         ("Gateway token check, ratio b/a (static nginx upstream, worst case)",
          f"{gw_ng['ratio']:.3f} ({gw_ng['bare']['rps']:.0f} -> {gw_ng['auth']['rps']:.0f} "
-         f"req/s; +{gw_ng['cpu_overhead_us']:.1f} us CPU/req)", "(>= 0.90)",
+         f"req/s; {gw_ng['cpu_overhead_us']:+.1f} us CPU/req)", "(>= 0.90)",
          ok(gw_ng["ratio"] >= 0.9)),
         ("GET /api/v1/users/me end to end / bare proxy",
          f"{st['users_me']['ratio_to_bare']:.3f} ({st['users_me']['rps']:.0f} req/s, p50 "
@@ -97,6 +113,7 @@ def render(r: dict, started: datetime, seconds: float) -> str:
              "measures.", "",
              "| measure | figure | goal | verdict |", "|---|---|---|---|"]
     lines += [f"| {m} | {f} | {g} | {v} |" for m, f, g, v in rows(r)]
+    lines += ["", NOTES.rstrip()]
     lines += ["", "Resident memory of each process (MiB), at rest -> after the load:", "",
               "| process | at rest | after |", "|---|---|---|"]
     st = r["stack"]
