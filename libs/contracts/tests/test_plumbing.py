@@ -240,3 +240,43 @@ async def test_an_outage_longer_than_max_attempts_does_not_dead_letter(settings)
     client = aioredis.from_url(settings.redis_url)
     assert await client.exists(dead_letter_stream(app.GROUP)) == 0
     await client.aclose()
+
+
+# -- statement timeout --------------------------------------------------------------------------
+
+async def test_statement_timeout_cancels_a_runaway_query(database_url: str) -> None:
+    engine = make_engine(database_url, statement_timeout_ms=200)
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
+                await conn.execute(sa.text("SELECT pg_sleep(2)"))
+        async with engine.connect() as conn:   # the pool still serves working connections
+            assert (await conn.execute(sa.text("SHOW statement_timeout"))).scalar() == "200ms"
+    finally:
+        await engine.dispose()
+
+
+async def test_statement_timeout_zero_means_none(database_url: str) -> None:
+    engine = make_engine(database_url, statement_timeout_ms=0)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SHOW statement_timeout"))).scalar() == "0"
+            await conn.execute(sa.text("SELECT pg_sleep(0.3)"))
+    finally:
+        await engine.dispose()
+
+
+async def test_consumers_take_the_timeout_from_settings(settings: ServiceSettings) -> None:
+    consumer = app.make_consumer(settings.model_copy(update={"db_statement_timeout_ms": 1234}))
+    try:
+        async with consumer.engine.connect() as conn:
+            assert (await conn.execute(sa.text("SHOW statement_timeout"))).scalar() == "1234ms"
+    finally:
+        await consumer.engine.dispose()
+        await consumer.redis.aclose()
+
+
+def test_statement_timeout_setting_refuses_negative_values() -> None:
+    assert ServiceSettings().db_statement_timeout_ms == 30_000
+    with pytest.raises(ValueError):
+        ServiceSettings(db_statement_timeout_ms=-1)

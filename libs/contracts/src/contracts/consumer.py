@@ -69,7 +69,8 @@ class EventConsumer:
         self.consumer_name = consumer_name or f"{socket.gethostname()}-{os.getpid()}"
         self.dead_letters = dead_letter_stream(group)
         self.broker = RedisBroker(settings.redis_url)
-        self.engine = make_engine(settings.database_url, pool_size=4)
+        self.engine = make_engine(settings.database_url, pool_size=4,
+                                  statement_timeout_ms=settings.db_statement_timeout_ms)
         self.sessions = make_session_factory(self.engine)
         # Failures per message id, counted by us: Redis' delivery count also grows while the
         # database is down, and an outage must not dead-letter good events.

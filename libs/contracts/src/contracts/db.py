@@ -55,16 +55,22 @@ def processed_events_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 10,
+                statement_timeout_ms: int = 30_000) -> AsyncEngine:
     """An async engine with short connect timeouts, so a lost database answers 503 quickly
-    instead of hanging a request."""
+    instead of hanging a request, and a server-side ``statement_timeout`` (0 = none), so a
+    runaway query is cancelled instead of holding a pooled connection for good; the
+    cancellation surfaces as ``OperationalError`` (503 problem+json in an API)."""
+    connect_args: dict[str, object] = {"connect_timeout": 3}
+    if statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args=connect_args,
     )
 
 

@@ -212,7 +212,8 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
+                                       statement_timeout_ms=settings.db_statement_timeout_ms)
         app.state.sessions = make_session_factory(app.state.engine)
         app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=3,
                                             socket_connect_timeout=3)

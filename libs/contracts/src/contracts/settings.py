@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_DATABASE_URL = "postgresql+psycopg://kanban:kanban@127.0.0.1:5432/kanban"
@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = DEV_DATABASE_URL
     redis_url: str = DEV_REDIS_URL
     db_pool_size: int = 10
+    # Server-side statement_timeout of every pooled connection (0 = none); migrations are
+    # not affected (they use their own connection).
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     # Token verification (every service re-verifies the gateway's decision).
     jwt_issuer: str = "kanban-identity"
     jwt_audience: str = "kanban"

@@ -39,7 +39,8 @@ class Scanner:
         self.last_result: ScanResult | None = None
         self._stop = asyncio.Event()
         self._lock_conn: psycopg.AsyncConnection[Any] | None = None
-        self.engine = make_engine(settings.database_url, pool_size=2)
+        self.engine = make_engine(settings.database_url, pool_size=2,
+                                  statement_timeout_ms=settings.db_statement_timeout_ms)
         self.sessions = make_session_factory(self.engine)
 
     def stop(self) -> None:
