@@ -541,7 +541,7 @@ def entrypoint_env(tmp_path: Path) -> dict[str, str]:
 def test_entrypoint_renders_the_template_and_nginx_accepts_it(tmp_path: Path) -> None:
     nginx = nginx_binary()
     if nginx is None or nginx_modules_dir() is None:
-        pytest.skip("nginx with the njs and Lua modules is not installed (make prereqs installs it)")
+        pytest.skip("nginx with its njs and Lua modules is missing (make prereqs installs them)")
     env = entrypoint_env(tmp_path)
     run = subprocess.run(["sh", str(ENTRYPOINT), "nginx", "-t"], env=env,
                          capture_output=True, text=True, timeout=60)
