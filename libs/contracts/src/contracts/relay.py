@@ -5,6 +5,10 @@ that :func:`contracts.outbox.add_event` sends at commit and polls as a backstop.
 claimed with ``FOR UPDATE SKIP LOCKED``, published, and deleted in the same transaction, so
 a relay killed mid-batch leaves its rows in place: they are published again (at-least-once)
 and consumers drop the duplicates by ``event_id``.
+
+The relay also keeps its stream from growing for ever: every ``trim_interval_seconds`` it
+removes entries every consumer group has processed and that are older than the retention
+period (:mod:`contracts.retention`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,19 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import time
+from collections.abc import Sequence
 
 import psycopg
+import redis.asyncio as aioredis
 from faststream.redis import RedisBroker
 from psycopg.rows import dict_row
 
 from contracts.logging import configure_logging, get_logger
 from contracts.outbox import notify_channel
+from contracts.retention import trim_stream
 from contracts.settings import ServiceSettings
+from contracts.streams import STREAM_BY_PRODUCER
 
 log = get_logger(__name__)
 
@@ -32,13 +41,20 @@ def libpq_dsn(database_url: str) -> str:
 
 class OutboxRelay:
     def __init__(self, *, schema: str, database_url: str, redis_url: str,
-                 batch_size: int = 200, poll_seconds: float = 1.0) -> None:
+                 batch_size: int = 200, poll_seconds: float = 1.0,
+                 streams_to_trim: Sequence[str] = (), retention_hours: float = 168,
+                 trim_interval_seconds: float = 300) -> None:
         self.schema = schema
         self.dsn = libpq_dsn(database_url)
+        self.redis_url = redis_url
         self.broker = RedisBroker(redis_url)
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.streams_to_trim = list(streams_to_trim)
+        self.retention_ms = int(retention_hours * 3_600_000)
+        self.trim_interval_seconds = trim_interval_seconds
         self.published = 0
+        self.trimmed = 0
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -64,8 +80,40 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    async def trim_streams(self) -> None:
+        """Every ``trim_interval_seconds`` until stopped: trim this relay's streams down to
+        what some consumer or the retention period still needs. Failures only wait for the
+        next round (a stream that is not trimmed loses nothing)."""
+        client = aioredis.from_url(self.redis_url)
+        try:
+            while not self._stop.is_set():
+                for stream in self.streams_to_trim:
+                    try:
+                        removed = await trim_stream(client, stream,
+                                                    now_ms=int(time.time() * 1000),
+                                                    retention_ms=self.retention_ms)
+                    except Exception as exc:  # a Redis error surfaces under several types
+                        log.warning("stream_trim_failed", stream=stream, error=repr(exc))
+                        continue
+                    self.trimmed += removed
+                    if removed:
+                        log.info("stream_trimmed", stream=stream, removed=removed)
+                await self._sleep(self.trim_interval_seconds)
+        finally:
+            await client.aclose()
+
     async def run(self) -> None:
         await self.broker.connect()
+        trimmer = asyncio.create_task(self.trim_streams()) if self.streams_to_trim else None
+        try:
+            await self._publish_until_stopped()
+        finally:
+            self._stop.set()   # also when cancelled: the trimmer ends with the relay
+            if trimmer is not None:
+                await trimmer
+            await self.broker.stop()
+
+    async def _publish_until_stopped(self) -> None:
         backoff = 0.2
         while not self._stop.is_set():
             try:
@@ -80,7 +128,6 @@ class OutboxRelay:
                 log.warning("relay_retrying", error=repr(exc), backoff=backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-        await self.broker.stop()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -106,9 +153,12 @@ def main() -> None:
     # Same env vars as the service itself, e.g. BOARDS_DATABASE_URL.
     settings = ServiceSettings.for_service(args.schema)
     configure_logging(f"{args.schema}-relay", settings.log_level)
+    own_stream = STREAM_BY_PRODUCER.get(args.schema)
     relay = OutboxRelay(schema=args.schema, database_url=settings.database_url,
                         redis_url=settings.redis_url, batch_size=settings.relay_batch_size,
-                        poll_seconds=settings.relay_poll_seconds)
+                        poll_seconds=settings.relay_poll_seconds,
+                        streams_to_trim=[own_stream] if own_stream else [],
+                        retention_hours=settings.stream_retention_hours)
 
     async def _main() -> None:
         loop = asyncio.get_running_loop()

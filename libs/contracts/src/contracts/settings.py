@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     # Relay: polling backstop when no NOTIFY arrives.
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 200
+    # The relay trims its stream below what every consumer group has processed, keeping at
+    # least this much history for groups created later and for replays (contracts.retention).
+    stream_retention_hours: float = Field(default=168, ge=0)
     # Signs pagination cursors (contracts.pagination); set a random value in production.
     cursor_secret: str = DEV_CURSOR_SECRET
     # Where other services answer (read-through on a read-model miss; never via the gateway).
