@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 GATEWAY_DOCKERFILE = ROOT / "gateway" / "Dockerfile"
+SERVICE_DOCKERFILE = ROOT / "services" / "Dockerfile"
 ENTRYPOINT = ROOT / "gateway" / "docker-entrypoint.sh"
 TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
 SERVICE_NAMES = [spec.name for spec in NATIVE_SERVICES]
@@ -101,10 +102,16 @@ class Dockerfile:
     stages: list[str] = field(default_factory=list)   # "image AS name"
 
     @classmethod
-    def parse(cls, path: Path) -> Dockerfile:
+    def parse(cls, path: Path, build_args: dict[str, str] | None = None) -> Dockerfile:
+        """``build_args``: ``${NAME}`` of these names is replaced, as ``docker build
+        --build-arg`` would (other variables, e.g. the base image's, stay as written)."""
         result = cls(path)
         logical, stage = "", -1
-        for raw in path.read_text().splitlines():
+        text = path.read_text()
+        for name, value in (build_args or {}).items():
+            assert f"ARG {name}" in text, f"{path} declares no ARG {name}"
+            text = text.replace(f"${{{name}}}", value)
+        for raw in text.splitlines():
             stripped = raw.strip()
             if not logical and (not stripped or stripped.startswith("#")):
                 continue
@@ -256,8 +263,8 @@ def test_each_worker_runs_the_same_command_as_the_native_launcher(
         assert services[f"{name}-migrate"]["command"] == [
             "python", "-m", "contracts.migrate", name]
         assert "command" not in services[name], "the API is the image's default command"
-        assert services[name]["build"] == {"context": ".",
-                                           "dockerfile": f"services/{name}/Dockerfile"}
+        assert services[name]["build"] == {"context": ".", "dockerfile": "services/Dockerfile",
+                                           "args": {"SERVICE": name}}
 
 
 def test_workers_and_apis_can_scale(services: dict[str, Any]) -> None:
@@ -443,14 +450,18 @@ def test_compose_refuses_to_start_without_secrets(raw_compose: dict[str, Any],
 # --- Dockerfiles ---------------------------------------------------------------------------
 
 
-def all_dockerfiles() -> list[Path]:
-    return [ROOT / "services" / name / "Dockerfile" for name in SERVICE_NAMES] + [
-        GATEWAY_DOCKERFILE]
+def all_images() -> dict[str, Dockerfile]:
+    """Every image docker-compose.yml builds, as its Dockerfile reads with its build args."""
+    images = {name: Dockerfile.parse(SERVICE_DOCKERFILE, {"SERVICE": name})
+              for name in SERVICE_NAMES}
+    images["gateway"] = Dockerfile.parse(GATEWAY_DOCKERFILE)
+    return images
 
 
-@pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: p.parent.name)
-def test_dockerfile_copy_sources_exist_in_the_build_context(path: Path) -> None:
-    dockerfile = Dockerfile.parse(path)
+@pytest.mark.parametrize("image", all_images())
+def test_dockerfile_copy_sources_exist_in_the_build_context(image: str) -> None:
+    dockerfile = all_images()[image]
+    path = dockerfile.path
     sources = dockerfile.copy_sources()
     assert sources
     for source in sources:
@@ -458,9 +469,10 @@ def test_dockerfile_copy_sources_exist_in_the_build_context(path: Path) -> None:
         assert not ignored_by_docker(source), f"{path}: {source} is in .dockerignore"
 
 
-@pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: p.parent.name)
-def test_images_run_unprivileged_with_a_healthcheck(path: Path) -> None:
-    dockerfile = Dockerfile.parse(path)
+@pytest.mark.parametrize("image", all_images())
+def test_images_run_unprivileged_with_a_healthcheck(image: str) -> None:
+    dockerfile = all_images()[image]
+    path = dockerfile.path
     users = dockerfile.final("USER")
     assert users, f"{path}: no USER in the final stage"
     user = users[-1].split(":")[0]
@@ -472,8 +484,8 @@ def test_images_run_unprivileged_with_a_healthcheck(path: Path) -> None:
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_service_image_installs_only_its_own_code(service: str) -> None:
-    path = ROOT / "services" / service / "Dockerfile"
-    dockerfile = Dockerfile.parse(path)
+    path = SERVICE_DOCKERFILE
+    dockerfile = Dockerfile.parse(path, {"SERVICE": service})
     for source in dockerfile.copy_sources():
         assert source in ("pyproject.toml", "uv.lock") or source.startswith(
             ("libs/contracts/", f"services/{service}/")), f"{path}: copies {source}"
@@ -484,10 +496,35 @@ def test_service_image_installs_only_its_own_code(service: str) -> None:
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in path.read_text()
     assert any("--from=builder /venv /venv" in c for c in dockerfile.final("COPY"))
     assert dockerfile.final("EXPOSE") == ["8000"]
+    # The API: uvicorn takes its APP argument from UVICORN_APP (click's envvar), which must
+    # name the service's app factory; the exec-form CMD gives the rest.
+    assert dockerfile.env()["UVICORN_APP"] == f"{service}.main:create_app"
+    assert importlib.import_module(f"{service}.main").create_app
     cmd = yaml.safe_load(dockerfile.final("CMD")[-1])   # JSON exec form
-    assert cmd[:6] == ["uvicorn", f"{service}.main:create_app", "--factory", "--host",
-                       "0.0.0.0", "--port"] and cmd[6] == "8000"
+    assert cmd[:6] == ["uvicorn", "--factory", "--host", "0.0.0.0", "--port", "8000"]
     assert "/health/" in dockerfile.final("HEALTHCHECK")[-1]
+    # The folder the service may write exists and belongs to the user it runs as.
+    assert f"chown app:app /var/lib/{service}" in " ".join(dockerfile.final("RUN"))
+
+
+def test_uvicorn_reads_its_app_argument_from_uvicorn_app() -> None:
+    """What the service image's CMD relies on, checked against the installed uvicorn."""
+    from click import Argument
+    from uvicorn.main import main as uvicorn_cli
+
+    app = next(p for p in uvicorn_cli.params if isinstance(p, Argument) and p.name == "app")
+    assert app.envvar == "UVICORN_APP"
+
+
+@pytest.mark.parametrize("value", [*SERVICE_NAMES, "", "gateway", "boards; rm -rf /"])
+def test_service_image_refuses_a_build_without_a_known_service(value: str) -> None:
+    """The builder's first RUN checks SERVICE (a build arg is an environment variable of RUN's
+    shell); its check, run here with sh, passes exactly for the five services."""
+    first_run = Dockerfile.parse(SERVICE_DOCKERFILE).all("RUN")[0]
+    check = first_run.split(" && pip install", 1)[0]
+    run = subprocess.run(["sh", "-c", check], env={"SERVICE": value, "PATH": os.defpath},
+                         capture_output=True, text=True, timeout=10)
+    assert run.returncode == (0 if value in SERVICE_NAMES else 64), run.stderr
 
 
 def test_gateway_image_builds_the_docs_and_uses_debians_nginx_modules() -> None:
