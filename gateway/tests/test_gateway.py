@@ -67,6 +67,9 @@ def test_valid_token_reaches_service_with_user_id(client, keys, boards):
     assert seen["headers"]["authorization"] == f"Bearer {token}"     # services re-verify
     assert seen["headers"]["x-request-id"]
     assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"          # the client's is not trusted
+    # The Host the client used, port included: URLs the service builds point at the gateway.
+    assert seen["headers"]["host"] == client.base_url.netloc.decode()
+    assert seen["headers"]["x-forwarded-host"] == client.base_url.netloc.decode()
 
 
 def test_post_body_passes_with_token(client, keys):

@@ -77,3 +77,15 @@ def test_user_directory_is_fed_by_identity_events(api: httpx.Client, make_user):
 def test_workspace_routes_require_a_token_at_the_gateway(api: httpx.Client):
     for method, path in [("GET", TEAMS), ("POST", PROJECTS), ("GET", f"{PROJECTS}?team_id=x")]:
         assert_problem(api.request(method, path), 401)
+
+
+def test_a_trailing_slash_redirects_back_through_the_gateway(api: httpx.Client, make_user,
+                                                             gateway_url: str):
+    """FastAPI answers /teams/ with a redirect to /teams; it must name the gateway's own
+    address (port included), so a client that follows it lands on the same API."""
+    alice = make_user("alice")
+    redirect = api.get(f"{TEAMS}/?limit=5", headers=alice.headers)
+    assert redirect.status_code == 307
+    assert redirect.headers["location"] == f"{gateway_url}{TEAMS}?limit=5"
+    followed = api.get(redirect.headers["location"], headers=alice.headers)
+    assert followed.status_code == 200 and followed.json()["items"] == []

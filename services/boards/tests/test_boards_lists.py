@@ -64,6 +64,13 @@ async def test_boards_are_paged_with_a_cursor(world: World):
         if cursor is None:
             break
     assert [b["id"] for b in seen] == [b["id"] for b in made]
+    # A cursor belongs to its query: another project's boards do not take it.
+    first = (await world.client.get(f"/api/v1/boards?project_id={project.id}&limit=2",
+                                    headers=alice.headers)).json()
+    other = await world.project(alice, name="Other")
+    assert_problem(await world.client.get(
+        f"/api/v1/boards?project_id={other.id}&cursor={first['next_cursor']}",
+        headers=alice.headers), 422)
     # Cursors are opaque and signed; limits are clamped; below 1 is refused.
     for query in ("cursor=forged", "limit=0", "limit=-3"):
         assert_problem(await world.client.get(f"/api/v1/boards?project_id={project.id}&{query}",
@@ -139,7 +146,8 @@ async def test_list_update_wip_limit_and_delete(world: World):
     target = await world.list(alice, board, "Doing", wip_limit=2)
     assert target["wip_limit"] == 2
     url = f"/api/v1/lists/{target['id']}"
-    for body in ({"wip_limit": 0}, {"wip_limit": -1}, {"wip_limit": "x"}, {"name": None},
+    for body in ({"wip_limit": 0}, {"wip_limit": -1}, {"wip_limit": "x"}, {"wip_limit": "2"},
+                 {"wip_limit": True}, {"wip_limit": 2.5}, {"name": None},
                  {"name": ""}, {"position": "a0"}):
         assert_problem(await world.client.patch(url, json=body, headers=alice.headers), 422)
     renamed = await world.client.patch(url, json={"name": "In progress"}, headers=alice.headers)

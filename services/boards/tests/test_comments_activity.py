@@ -17,6 +17,7 @@ async def test_comment_lifecycle(world: World):
     (created,) = world.events("comment.created", comment_id=comment["id"])
     assert created["data"]["task_title"] == s.task["title"]
     assert created["data"]["task_created_by"] == str(admin.id)
+    assert created["data"]["task_creator_in_project"] is True
     assert created["actor_id"] == str(viewer.id)
 
     url = f"/api/v1/comments/{comment['id']}"
@@ -172,3 +173,16 @@ async def test_membership_changes_are_in_the_activity(world: World):
         ("project.member_removed", "Carol left the project", "project_member"),
     ]
     assert entries[-1]["entity_id"] == str(bob.id)
+
+
+async def test_comment_events_say_when_the_task_creator_left_the_project(world: World):
+    """The notifier must not tell a former member about comments they can no longer see."""
+    s = await world.scenario()
+    editor, viewer = s.users["editor"], s.users["viewer"]
+    task = await world.task(editor, s.list, "Editor's task")
+    await world.remove_member(s.project, editor, "editor", actor=s.users["admin"])
+    comment = await world.created(viewer, "/api/v1/comments",
+                                  {"task_id": task["id"], "body": "after they left"})
+    (created,) = world.events("comment.created", comment_id=comment["id"])
+    assert created["data"]["task_created_by"] == str(editor.id)
+    assert created["data"]["task_creator_in_project"] is False

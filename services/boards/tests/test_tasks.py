@@ -67,6 +67,9 @@ async def test_create_validation(world: World):
         {**base, "priority": "critical"}, {**base, "labels": ["x" * 51]},
         {**base, "labels": [""]}, {**base, "labels": [f"l{i}" for i in range(21)]},
         {**base, "due_at": "2030-01-01T10:00:00"},          # no offset
+        {**base, "due_at": 1700000000}, {**base, "due_at": "1700000000"},   # not RFC 3339
+        {**base, "due_at": "2030-01-01T10:00:00+0100"}, {**base, "due_at": "2030-01-01"},
+        {**base, "title": "a\x00b"},
         {**base, "due_at": "tomorrow"}, {**base, "description": "x" * 10_001},
         {**base, "assignee_id": "bob"}, {**base, "list_id": "x"}, {**base, "status": "open"},
         {**base, "version": 3},
@@ -300,9 +303,12 @@ async def test_filters(world: World):
                                           headers=mallory.headers), 404)
     assert_problem(await world.client.get(f"/api/v1/tasks?list_id={todo['id']}",
                                           headers=mallory.headers), 404)
-    assert_problem(await world.client.get(
-        f"/api/v1/tasks?board_id={board['id']}&due_before=2030-03-01T00:00:00",
-        headers=alice.headers), 422)
+    for bad_filter, loc in (("due_before=2030-03-01T00:00:00", "due_before"),
+                            ("due_before=1700000000", "due_before"),
+                            ("q=a%00b", "q"), ("q=tab%09here", "q")):
+        problem = assert_problem(await world.client.get(
+            f"/api/v1/tasks?board_id={board['id']}&{bad_filter}", headers=alice.headers), 422)
+        assert problem["errors"][0]["loc"] == ["query", loc]
 
 
 async def test_tasks_in_list_order_are_paged(world: World):

@@ -134,11 +134,13 @@ class Task:
         return make_event("task.deleted", TaskSnapshot(**self.snapshot()), producer="boards",
                           actor_id=actor)
 
-    def comment(self, author: uuid.UUID, body: str = "Looks good to me") -> Envelope:
+    def comment(self, author: uuid.UUID, body: str = "Looks good to me", *,
+                creator_in_project: bool = True) -> Envelope:
         return make_event("comment.created", CommentChanged(
             comment_id=uuid.uuid4(), task_id=self.task_id, project_id=self.project_id,
             task_title=self.title, author_id=author, task_assignee_id=self.assignee_id,
-            task_created_by=self.created_by, body=body), producer="boards", actor_id=author)
+            task_created_by=self.created_by, body=body,
+            task_creator_in_project=creator_in_project), producer="boards", actor_id=author)
 
     def reminder(self, kind: str = "due_soon", *, due_at: datetime | None = None) -> Envelope:
         assert self.assignee_id is not None

@@ -130,6 +130,15 @@ async def test_a_comment_tells_the_assignee_and_the_creator_but_not_the_author(b
     assert notifications_of(rows, author) == []
 
 
+async def test_a_creator_who_left_the_project_is_not_told_of_comments(bus, rows):
+    """Telling them would show a comment of a project they can no longer see."""
+    creator, assignee, author = Person(), Person(), Person()
+    task = Task(created_by=creator.id, assignee_id=assignee.id)
+    await bus.feed(task.comment(author.id, "secret", creator_in_project=False))
+    assert notifications_of(rows, creator) == []
+    assert [n["type"] for n in notifications_of(rows, assignee)] == ["comment"]
+
+
 async def test_the_author_of_a_comment_is_not_told_even_as_assignee_or_creator(bus, rows):
     creator, assignee = Person(), Person()
     task = Task(created_by=creator.id, assignee_id=assignee.id)

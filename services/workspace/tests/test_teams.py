@@ -102,17 +102,23 @@ async def test_pagination_limits_and_bad_cursors(client, api, make_user):
                    {"cursor": "eyJhIjoxfQ"}]:
         assert_problem(await client.get("/api/v1/teams", params=params, headers=me.headers),
                        422)
-    # A cursor of another collection is signed but has another shape.
+    # A cursor is valid only for the query that issued it: not for another collection
+    # (even with the same sort key shape), nor for the same one with other filters.
     team = await api.create_team(me, "Members")
+    other = await api.create_team(me, "Other")
     for i in range(2):
         await api.add_member(team, me, make_user(f"m{i}"))
-    page = (await client.get(f"/api/v1/teams/{team['id']}/members", params={"limit": 1},
-                             headers=me.headers)).json()
+    members = f"/api/v1/teams/{team['id']}/members"
+    page = (await client.get(members, params={"limit": 1}, headers=me.headers)).json()
     assert page["next_cursor"]
-    # Same shape (time, uuid): accepted, never a 500.
-    response = await client.get("/api/v1/teams", params={"cursor": page["next_cursor"]},
-                                headers=me.headers)
-    assert response.status_code == 200
+    for path in ("/api/v1/teams", f"/api/v1/teams/{other['id']}/members"):
+        problem = assert_problem(await client.get(path, params={"cursor": page["next_cursor"]},
+                                                  headers=me.headers), 422)
+        assert problem["errors"][0]["loc"] == ["query", "cursor"]
+    # ... while the query it came from takes it, whatever the page size.
+    rest = await client.get(members, params={"cursor": page["next_cursor"], "limit": 5},
+                            headers=me.headers)
+    assert rest.status_code == 200 and len(rest.json()["items"]) == 2
 
 
 async def test_get_and_rename_team(client, api, make_user, outbox_mark, events_since):

@@ -204,6 +204,9 @@ class CommentChanged(Payload):
     task_assignee_id: uuid.UUID | None = None
     task_created_by: uuid.UUID
     body: str = ""
+    # False when the task's creator no longer holds a role in the project: they must not be
+    # told about comments there. Events written before this field existed read as True.
+    task_creator_in_project: bool = True
 
 
 # --- scheduler --------------------------------------------------------------------------

@@ -11,17 +11,23 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 3339 date-time: date, "T" (or a space, which RFC 3339 allows), time, optional fraction,
+# and a required offset ("Z" or +hh:mm). pydantic alone would also take Unix timestamps and
+# ISO 8601 forms such as +0100.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _single_line(value: str) -> str:
+def single_line(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return value
@@ -39,6 +45,15 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):   # already parsed (e.g. built in code, not from JSON)
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, "
+                         "e.g. 2030-01-31T17:00:00Z")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -48,24 +63,24 @@ def _utc(value: datetime) -> datetime:
 
 # Surrounding whitespace is dropped, so blank or whitespace-only names are too short (422).
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                 AfterValidator(_single_line)]
+                 AfterValidator(single_line)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                  AfterValidator(_single_line)]
+                  AfterValidator(single_line)]
 Description = Annotated[str, Field(max_length=10_000), AfterValidator(_text)]
 CommentBody = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text),
                         AfterValidator(_not_blank)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
-                  AfterValidator(_single_line)]
+                  AfterValidator(single_line)]
 Labels = Annotated[list[Label], Field(max_length=20, description="At most 20 labels of 1-50 "
                                       "characters; duplicates are dropped, order is kept")]
-WipLimit = Annotated[int, Field(ge=1, le=2_147_483_647,
+WipLimit = Annotated[StrictInt, Field(ge=1, le=2_147_483_647,
                                 description="Most tasks the list may hold; null = no limit. "
                                 "Checked when a task is created in the list or moved in from "
                                 "another list.")]
 Priority = Literal["low", "medium", "high", "urgent"]
 ProjectRole = Literal["admin", "editor", "viewer"]
-# Requests: an offset is required (naive times -> 422); stored in UTC.
-InstantIn = Annotated[AwareDatetime, AfterValidator(_utc)]
+# Requests: RFC 3339 with an offset (naive times, numbers -> 422); stored in UTC.
+InstantIn = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 # Responses: RFC 3339 UTC with ``Z`` (pydantic writes ``Z`` for UTC by itself, so this costs
 # one conversion at validation and nothing per value when serialising).
 UtcDateTime = Annotated[datetime, AfterValidator(_utc)]

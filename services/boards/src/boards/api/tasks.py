@@ -8,11 +8,11 @@ from typing import Annotated
 from contracts.errors import Unprocessable
 from contracts.pagination import Page, Paging
 from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import AwareDatetime
+from pydantic import AfterValidator
 
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession, EditableTask, ReadableTask, load_with_role
-from boards.schemas import Task, TaskCreate, TaskMove, TaskUpdate
+from boards.schemas import InstantIn, Task, TaskCreate, TaskMove, TaskUpdate, single_line
 from boards.service import tasks as rules
 from boards.service.access import EDITOR
 
@@ -51,10 +51,11 @@ async def list_tasks(
     list_id: Annotated[uuid.UUID | None, Query(description="With list_id the tasks come in "
                                                "list order, otherwise oldest first")] = None,
     assignee_id: Annotated[str | None, Query(description='A user id, or "me"')] = None,
-    due_before: Annotated[AwareDatetime | None, Query(description="Tasks due strictly "
-                                                      "before this time (with offset)")] = None,
+    due_before: Annotated[InstantIn | None, Query(description="Tasks due strictly before "
+                                                  "this RFC 3339 time (with offset)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Case-insensitive text in "
-                                   "the title or description")] = None,
+                                   "the title or description"),
+                 AfterValidator(single_line)] = None,
 ) -> Page[Task]:
     """Tasks matching every filter given. Without board_id and list_id: the tasks of every
     project the caller has a role in (e.g. ``?assignee_id=me``)."""

@@ -14,7 +14,7 @@ from contracts.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import comments, tasks
-from boards.service.access import ADMIN, Caller
+from boards.service.access import ADMIN, Caller, local_role
 from boards.service.activity import (
     emit_and_record,
     quoted,
@@ -34,11 +34,14 @@ async def get_comment(session: AsyncSession, comment_id: uuid.UUID, *,
     return row
 
 
-def _payload(comment: Any, task: Any) -> CommentChanged:
+async def _payload(session: AsyncSession, comment: Any, task: Any) -> CommentChanged:
+    # A removed member's tasks are unassigned, so the assignee always holds a role; the
+    # creator may have left the project since (read model: effective roles, implicit too).
+    creator_role = await local_role(session, task.project_id, task.created_by)
     return CommentChanged(comment_id=comment.id, task_id=task.id, project_id=task.project_id,
                           task_title=task.title, author_id=comment.author_id,
                           task_assignee_id=task.assignee_id, task_created_by=task.created_by,
-                          body=comment.body)
+                          body=comment.body, task_creator_in_project=creator_role is not None)
 
 
 async def _task_of(session: AsyncSession, comment: Any) -> sa.Row[Any]:
@@ -54,7 +57,7 @@ async def create_comment(session: AsyncSession, caller: Caller, task: sa.Row[Any
     ).returning(comments))).one()
     actor = await user_name(session, caller.user_id)
     await emit_and_record(
-        session, "comment.created", _payload(row, task), actor_id=caller.user_id,
+        session, "comment.created", await _payload(session, row, task), actor_id=caller.user_id,
         project_id=task.project_id, entity_type="comment", entity_id=row.id,
         summary=f"{actor} commented on {quoted(task.title)}")
     return row
@@ -86,7 +89,7 @@ async def edit_comment(session: AsyncSession, caller: Caller, comment: sa.Row[An
     task = await _task_of(session, row)
     actor = await user_name(session, caller.user_id)
     await emit_and_record(
-        session, "comment.updated", _payload(row, task), actor_id=caller.user_id,
+        session, "comment.updated", await _payload(session, row, task), actor_id=caller.user_id,
         project_id=task.project_id, entity_type="comment", entity_id=row.id,
         summary=f"{actor} edited a comment on {quoted(task.title)}")
     return row
@@ -101,6 +104,6 @@ async def delete_comment(session: AsyncSession, caller: Caller, comment: sa.Row[
     await session.execute(comments.delete().where(comments.c.id == current.id))
     actor = await user_name(session, caller.user_id)
     await emit_and_record(
-        session, "comment.deleted", _payload(current, task), actor_id=caller.user_id,
+        session, "comment.deleted", await _payload(session, current, task), actor_id=caller.user_id,
         project_id=task.project_id, entity_type="comment", entity_id=current.id,
         summary=f"{actor} deleted a comment on {quoted(task.title)}")

@@ -81,12 +81,14 @@ async def reminder(session: AsyncSession, envelope: Envelope, payload: Reminder)
 
 async def comment_created(session: AsyncSession, envelope: Envelope,
                           comment: CommentChanged) -> list[Draft]:
-    """The task's assignee and creator, never the comment's author."""
+    """The task's assignee and creator, never the comment's author, nor a creator who has
+    left the project since (they can no longer see the task)."""
     author = await display_name(session, comment.author_id)
     data = {"task_id": str(comment.task_id), "project_id": str(comment.project_id),
             "comment_id": str(comment.comment_id), "author_id": str(comment.author_id),
             "task_title": comment.task_title}
-    recipients = [u for u in (comment.task_assignee_id, comment.task_created_by)
+    creator = comment.task_created_by if comment.task_creator_in_project else None
+    recipients = [u for u in (comment.task_assignee_id, creator)
                   if u is not None and u != comment.author_id]
     return [Draft(user_id=user_id, type="comment",
                   title=f'New comment on "{comment.task_title}"',
