@@ -298,8 +298,16 @@ def test_request_id_is_passed_through(client, keys):
     assert response.json()["headers"]["x-request-id"] == "req-abc.123"
 
 
+def test_any_printable_request_id_is_kept(client, keys):
+    for sent in ("has space", 'a,b;c"d', "x" * 200):
+        response = client.get("/api/v1/boards", headers={**bearer(keys.token()),
+                                                         "X-Request-ID": sent})
+        assert response.headers.get_list("x-request-id") == [sent]
+        assert response.json()["headers"]["x-request-id"] == sent
+
+
 def test_request_id_is_generated_when_absent_or_insane(client, keys):
-    for sent in (None, "x" * 500, "has space", "new\tline"):
+    for sent in (None, "x" * 201, "new\tline", "caf\xe9".encode("latin-1")):
         headers = bearer(keys.token()) | ({"X-Request-ID": sent} if sent else {})
         response = client.get("/api/v1/boards", headers=headers)
         ids = response.headers.get_list("x-request-id")
@@ -438,3 +446,22 @@ def test_rendered_config_has_no_placeholder_left(gateway):
     assert "${" not in text.replace("${request_id}", "")
     # "daemon off" comes from the command line, as with the official image (a duplicate fails)
     assert not re.search(r"^\s*daemon\b", text, re.M)
+
+
+# -- static docs: redirects and folders -------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/schema", "/api/schema/swagger"])
+def test_docs_folders_without_slash_redirect_without_html(client, path):
+    response = client.get(path)
+    assert response.status_code == 301
+    assert response.headers["location"] == f"{path}/"   # relative: keeps host and port
+    assert response.content == b""
+    assert "html" not in response.headers.get("content-type", "")
+    assert response.headers["x-request-id"]
+
+
+def test_docs_folders_without_index_are_problem_404(client, gateway):
+    for folder in ("events/schemas", "nested"):
+        (Path(gateway.root) / "docs" / folder).mkdir(parents=True, exist_ok=True)
+    for path in ("/docs", "/docs/events/schemas/", "/api/schema/nested/"):
+        assert_problem(client.get(path), 404)

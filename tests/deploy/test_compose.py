@@ -539,7 +539,7 @@ def test_gateway_image_builds_the_docs_and_uses_debians_nginx_modules() -> None:
         assert package in installs, package
     # Every file the template loads is copied next to it.
     copied = " ".join(dockerfile.final("COPY"))
-    for name in ("nginx.conf.template", "auth.js", "token_cache.lua"):
+    for name in ("nginx.conf.template", "auth.js", "token_cache.lua", "add_slash.lua"):
         assert f"gateway/{name}" in copied, name
     env = dockerfile.env()
     assert env["NGINX_MODULES_DIR"] == "/usr/lib/nginx/modules"

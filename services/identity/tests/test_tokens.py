@@ -52,6 +52,13 @@ async def test_unknown_and_expired_refresh_tokens_are_401(client, signed_in, db)
             "WHERE token_hash = encode(sha256(convert_to(:token, 'UTF8')), 'hex')"),
             {"token": pair["refresh_token"]})
     assert_problem(await refresh(client, pair["refresh_token"]), 401)
+    # An access token (a JWT, longer than any refresh token) is unknown too: 401, not 422.
+    _, other = await signed_in()
+    assert_problem(await refresh(client, other["access_token"]), 401)
+    logout = await client.post("/api/v1/auth/logout",
+                               json={"refresh_token": other["access_token"]})
+    assert logout.status_code == 204   # nothing to revoke, as for any unknown token
+    assert (await refresh(client, other["refresh_token"])).status_code == 200
 
 
 async def test_refresh_body_is_validated(client):

@@ -164,8 +164,10 @@ DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
 def health_router(package: str, schema: str) -> APIRouter:
-    """``/health/live`` (process up) and ``/health/ready`` (DB, Redis, migrations at head)."""
-    router = APIRouter(prefix="/health", tags=["health"])
+    """``/health/live`` (process up) and ``/health/ready`` (DB, Redis, migrations at head).
+    For orchestrators on the service network, not the public API (the gateway does not route
+    them), so they are left out of the OpenAPI document."""
+    router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
     head = head_revision(package)
 
     @router.get("/live")

@@ -31,7 +31,9 @@ FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
 # A password being checked (not set): no policy, only a bound on the hashing work.
 GivenPassword = Annotated[str, Field(min_length=1, max_length=1024)]
-OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+# Generous: anything token-like (an access token sent by mistake, too) is looked up and
+# refused with 401; only absurd sizes are a 422.
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=8192)]
 
 
 class Request(BaseModel):
