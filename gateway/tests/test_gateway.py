@@ -460,8 +460,11 @@ def test_docs_folders_without_slash_redirect_without_html(client, path):
     assert response.headers["x-request-id"]
 
 
-def test_docs_folders_without_index_are_problem_404(client, gateway):
+def test_docs_errors_are_problem_json(client, gateway):
     for folder in ("events/schemas", "nested"):
         (Path(gateway.root) / "docs" / folder).mkdir(parents=True, exist_ok=True)
-    for path in ("/docs", "/docs/events/schemas/", "/api/schema/nested/"):
-        assert_problem(client.get(path), 404)
+    assert_problem(client.get("/docs"), 404)
+    assert_problem(client.get("/docs/events/no-such-file.json"), 404)
+    # A folder without an index: no listing (nginx's 403), as problem+json.
+    for path in ("/docs/events/schemas/", "/api/schema/nested/"):
+        assert_problem(client.get(path), 403)
