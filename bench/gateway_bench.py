@@ -51,8 +51,8 @@ def require_wrk() -> str:
 
 
 @dataclass
-class TrivialUpstream:
-    """A minimal nginx: a fixed JSON body for every path, identity's JWKS for the gateway."""
+class Upstream:
+    """A trivial upstream process on a local port, serving identity's JWKS too."""
 
     root: Path
     jwks: dict
@@ -62,6 +62,14 @@ class TrivialUpstream:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@dataclass
+class TrivialUpstream(Upstream):
+    """A minimal nginx: a fixed JSON body for every path, identity's JWKS for the gateway."""
 
     def start(self) -> TrivialUpstream:
         nginx = require("nginx")
@@ -90,23 +98,11 @@ http {{
         wait_for_port(self.port, 10, self.process, "trivial upstream")
         return self
 
-    def stop(self) -> None:
-        stop_process(self.process)
-
 
 @dataclass
-class PythonUpstream:
+class PythonUpstream(Upstream):
     """A bare ASGI app under uvicorn (bench/trivial_asgi.py): the kind of upstream every real
     route has, with no framework or database work in it."""
-
-    root: Path
-    jwks: dict
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def start(self) -> PythonUpstream:
         self.process = spawn([sys.executable, "-m", "uvicorn", "trivial_asgi:app", "--app-dir",
@@ -116,9 +112,6 @@ class PythonUpstream:
                              env={"TRIVIAL_JWKS": json.dumps(self.jwks)})
         wait_for_port(self.port, 15, self.process, "python upstream")
         return self
-
-    def stop(self) -> None:
-        stop_process(self.process)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}

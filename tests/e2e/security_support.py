@@ -27,7 +27,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.stack import Stack
-from devstack.testing import User, register_and_login
+from devstack.testing import User, ok, register_and_login
 
 ISSUER = "kanban-identity"
 AUDIENCE = "kanban"
@@ -53,13 +53,6 @@ def private_stack(state_dir: Path, **env: str) -> Iterator[Stack]:
 
 
 # --- small HTTP helpers -------------------------------------------------------------------
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, \
-        f"{response.request.method} {response.request.url}: {response.status_code} " \
-        f"{response.text}"
-    return response.json() if response.content else None
 
 
 def until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

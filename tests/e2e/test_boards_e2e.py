@@ -7,23 +7,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from devstack.testing import User, assert_problem
-
-
-def _ok(response: httpx.Response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else {}
-
-
-def _project_with_member(api: httpx.Client, owner: User, member: User, role: str) -> dict:
-    team = _ok(api.post("/api/v1/teams", json={"name": "Team"}, headers=owner.headers), 201)
-    _ok(api.post(f"/api/v1/teams/{team['id']}/members",
-                 json={"email": member.email, "role": "member"}, headers=owner.headers), 201)
-    project = _ok(api.post("/api/v1/projects", json={"team_id": team["id"], "name": "Apollo"},
-                           headers=owner.headers), 201)
-    _ok(api.post(f"/api/v1/projects/{project['id']}/members",
-                 json={"user_id": member.id, "role": role}, headers=owner.headers), 201)
-    return project
+from devstack.testing import assert_problem, ok, project_with_member
 
 
 def _until(predicate, timeout: float = 5.0) -> float:
@@ -36,13 +20,13 @@ def _until(predicate, timeout: float = 5.0) -> float:
 
 def test_new_project_board_lists_tasks_and_moves(api: httpx.Client, make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    project = _project_with_member(api, alice, bob, "editor")
+    project = project_with_member(api, alice, bob, "editor")
     # At once, before boards has necessarily seen project.created: read-through.
-    board = _ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "Sprint"},
+    board = ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "Sprint"},
                          headers=alice.headers), 201)
-    todo = _ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "To do"},
+    todo = ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "To do"},
                         headers=alice.headers), 201)
-    done = _ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "Done",
+    done = ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "Done",
                                                "wip_limit": 1}, headers=bob.headers), 201)
     # The assignee's role comes from the read model: it follows the events within ms.
     created: dict = {}
@@ -61,16 +45,16 @@ def test_new_project_board_lists_tasks_and_moves(api: httpx.Client, make_user):
     moved = api.post(f"/api/v1/tasks/{task['id']}/move", json={"list_id": done["id"]},
                      headers={**bob.headers, "If-Match": '"1"'})
     assert moved.status_code == 200 and moved.headers["etag"] == '"2"'
-    second = _ok(api.post("/api/v1/tasks", json={"list_id": todo["id"], "title": "Next"},
+    second = ok(api.post("/api/v1/tasks", json={"list_id": todo["id"], "title": "Next"},
                           headers=bob.headers), 201)
     assert_problem(api.post(f"/api/v1/tasks/{second['id']}/move",
                             json={"list_id": done["id"]}, headers=bob.headers), 409)
     assert_problem(api.patch(f"/api/v1/tasks/{task['id']}", json={"title": "x"},
                              headers={**alice.headers, "If-Match": '"1"'}), 412)
-    detail = _ok(api.get(f"/api/v1/boards/{board['id']}", headers=bob.headers))
+    detail = ok(api.get(f"/api/v1/boards/{board['id']}", headers=bob.headers))
     assert [[t["title"] for t in lst["tasks"]] for lst in detail["lists"]] == \
         [["Next"], ["Fix login"]]
-    activity = _ok(api.get(f"/api/v1/activity?project_id={project['id']}",
+    activity = ok(api.get(f"/api/v1/activity?project_id={project['id']}",
                            headers=alice.headers))["items"]
     assert any(e["verb"] == "task.moved" and e["summary"] ==
                "bob moved \u201cFix login\u201d from To do to Done" for e in activity)
@@ -84,10 +68,10 @@ def test_new_project_board_lists_tasks_and_moves(api: httpx.Client, make_user):
 def test_removed_member_loses_access_within_a_second_and_is_unassigned(api: httpx.Client,
                                                                         make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    project = _project_with_member(api, alice, bob, "editor")
-    board = _ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "B"},
+    project = project_with_member(api, alice, bob, "editor")
+    board = ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "B"},
                          headers=alice.headers), 201)
-    todo = _ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "To do"},
+    todo = ok(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "To do"},
                         headers=alice.headers), 201)
     _until(lambda: api.post("/api/v1/tasks", json={"list_id": todo["id"], "title": "Bob's",
                                                    "assignee_id": bob.id},
@@ -101,7 +85,7 @@ def test_removed_member_loses_access_within_a_second_and_is_unassigned(api: http
     assert elapsed < 1.0
 
     def unassigned() -> bool:
-        tasks = _ok(api.get(f"/api/v1/tasks?board_id={board['id']}", headers=alice.headers))
+        tasks = ok(api.get(f"/api/v1/tasks?board_id={board['id']}", headers=alice.headers))
         return all(t["assignee_id"] is None for t in tasks["items"])
 
     _until(unassigned)
@@ -109,8 +93,8 @@ def test_removed_member_loses_access_within_a_second_and_is_unassigned(api: http
 
 def test_deleting_the_project_deletes_its_boards(api: httpx.Client, make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    project = _project_with_member(api, alice, bob, "viewer")
-    board = _ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "B"},
+    project = project_with_member(api, alice, bob, "viewer")
+    board = ok(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "B"},
                          headers=alice.headers), 201)
     assert_problem(api.post("/api/v1/boards", json={"project_id": project["id"], "name": "x"},
                             headers=bob.headers), 403)

@@ -3,40 +3,18 @@ comment notifications made from real events, their e-mails in the SMTP sink, and
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 from email.message import EmailMessage
 
 import httpx
-from devstack.testing import User, assert_problem
+from devstack.testing import User, assert_problem, created, project_with_member, wait_for
 
 BASE = "/api/v1/notifications"
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
-
-
 def mails_to(stack, address: str) -> list[EmailMessage]:
-    found = []
-    for path in sorted(stack.smtp.mail_dir.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if address.lower() in str(message["To"]).lower():
-            found.append(message)
-    return found
-
-
-def created(response: httpx.Response) -> dict:
-    assert response.status_code == 201, response.text
-    return response.json()
+    return [message for message in stack.smtp.received()
+            if address.lower() in str(message["To"]).lower()]
 
 
 def notifications(api: httpx.Client, user: User, **params) -> list[dict]:
@@ -47,15 +25,7 @@ def notifications(api: httpx.Client, user: User, **params) -> list[dict]:
 
 def test_membership_assignment_and_comment_notifications_and_emails(api, make_user, stack):
     alice, bob = make_user("alice"), make_user("bob")
-    team = created(api.post("/api/v1/teams", json={"name": "Notify team"},
-                            headers=alice.headers))
-    created(api.post(f"/api/v1/teams/{team['id']}/members",
-                     json={"email": bob.email, "role": "member"}, headers=alice.headers))
-    project = created(api.post("/api/v1/projects", json={"team_id": team["id"],
-                                                         "name": "Notify project"},
-                               headers=alice.headers))
-    created(api.post(f"/api/v1/projects/{project['id']}/members",
-                     json={"user_id": bob.id, "role": "editor"}, headers=alice.headers))
+    project = project_with_member(api, alice, bob, "editor", name="Notify project")
     board = created(api.post("/api/v1/boards", json={"project_id": project["id"],
                                                      "name": "Board"}, headers=alice.headers))
     todo = created(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "Todo"},
@@ -121,13 +91,7 @@ def test_task_assigned_email_off_gives_in_app_only(api, make_user, stack):
     prefs = {"email": {"task_assigned": False, "due_soon": True, "overdue": True,
                        "comment": True, "membership": False}}
     assert api.put(f"{BASE}/preferences", json=prefs, headers=dave.headers).status_code == 200
-    team = created(api.post("/api/v1/teams", json={"name": "Quiet"}, headers=alice.headers))
-    created(api.post(f"/api/v1/teams/{team['id']}/members",
-                     json={"email": dave.email, "role": "member"}, headers=alice.headers))
-    project = created(api.post("/api/v1/projects", json={"team_id": team["id"], "name": "Q"},
-                               headers=alice.headers))
-    created(api.post(f"/api/v1/projects/{project['id']}/members",
-                     json={"user_id": dave.id, "role": "editor"}, headers=alice.headers))
+    project = project_with_member(api, alice, dave, "editor", name="Quiet")
     board = created(api.post("/api/v1/boards", json={"project_id": project["id"],
                                                      "name": "B"}, headers=alice.headers))
     todo = created(api.post("/api/v1/lists", json={"board_id": board["id"], "name": "L"},

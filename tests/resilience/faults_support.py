@@ -41,7 +41,7 @@ import httpx
 import psycopg
 import redis
 from devstack.stack import Stack
-from devstack.testing import User, register_and_login
+from devstack.testing import User, created, register_and_login
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from psycopg.rows import dict_row
 
@@ -138,11 +138,6 @@ def get_all(client: httpx.Client, path: str, user: User, **params: Any) -> list[
         cursor = body.get("next_cursor")
         if not cursor:
             return items
-
-
-def created(response: httpx.Response, status: int = 201) -> dict:
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 # -- the world -----------------------------------------------------------------------------

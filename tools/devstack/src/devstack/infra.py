@@ -5,6 +5,8 @@ state folder. Nothing here touches a server it did not start."""
 from __future__ import annotations
 
 import ctypes
+import email
+import email.policy
 import glob
 import os
 import pwd
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import psycopg
@@ -260,6 +263,11 @@ class SmtpSink:
 
     def messages(self) -> list[Path]:
         return sorted(self.mail_dir.glob("*.eml"))
+
+    def received(self) -> list[EmailMessage]:
+        """Every message received so far, parsed, oldest file name first."""
+        return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                for path in self.messages()]  # type: ignore[misc]  # policy.default -> EmailMessage
 
     def stop(self) -> None:
         stop_process(self.process)

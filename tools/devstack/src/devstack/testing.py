@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -37,6 +40,45 @@ def register_and_login(api: httpx.Client, name: str = "user",
     tokens = login.json()
     return User(id=registered.json()["id"], email=email, password=password, full_name=name,
                 access_token=tokens["access_token"], refresh_token=tokens["refresh_token"])
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The response has ``status``; its JSON body (None when it has no body)."""
+    assert response.status_code == status, \
+        f"{response.request.method} {response.request.url}: {response.status_code} " \
+        f"{response.text}"
+    return response.json() if response.content else None
+
+
+def created(response: httpx.Response) -> Any:
+    """The response is a 201; the created resource."""
+    return ok(response, 201)
+
+
+def project_with_member(api: httpx.Client, owner: User, member: User, role: str = "editor",
+                        *, name: str = "Project") -> dict:
+    """A new team of ``owner`` with ``member`` in it, and a project of that team (named
+    ``name``) where ``member`` has ``role``. Returns the project."""
+    team = created(api.post("/api/v1/teams", json={"name": f"{name} team"},
+                            headers=owner.headers))
+    created(api.post(f"/api/v1/teams/{team['id']}/members",
+                     json={"email": member.email, "role": "member"}, headers=owner.headers))
+    project = created(api.post("/api/v1/projects", json={"team_id": team["id"], "name": name},
+                               headers=owner.headers))
+    created(api.post(f"/api/v1/projects/{project['id']}/members",
+                     json={"user_id": member.id, "role": role}, headers=owner.headers))
+    return project
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Calls ``predicate`` until it returns something truthy, and returns that; fails the
+    test after ``timeout`` seconds (effects of events arrive asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+    return value
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict:
