@@ -12,7 +12,7 @@ RUN    := $(UV) run --frozen --all-packages
 
 SERVICES := identity workspace boards notifier scheduler
 
-.PHONY: run test test-resilience bench lint bootstrap prereqs clean $(addprefix test-,$(SERVICES))
+.PHONY: run test test-resilience bench lint bootstrap clean $(addprefix test-,$(SERVICES))
 
 $(UV):
 	@echo "[make] installing uv into $(TOOLS)/"
@@ -26,32 +26,36 @@ $(UV):
 
 bootstrap: .venv/.synced
 
-prereqs: bootstrap
-	@$(RUN) python -m devstack prereqs
+# Each command checks (and, as root, installs) only its own system prerequisites.
+prereqs-%: bootstrap
+	@$(RUN) python -m devstack prereqs $*
 
-run: prereqs
-	@$(RUN) python -m devstack run
+# make run PORT=8081: the gateway on exactly that port (default 8080, or a free one if taken).
+run: prereqs-run
+	@$(RUN) python -m devstack run $(if $(PORT),--port $(PORT))
 
-test: prereqs
+test: prereqs-test
 	@$(RUN) pytest
 
 # Faults (kill -9, Redis/PostgreSQL restarts, SMTP outage), fuzzing: slower, separate.
-test-resilience: prereqs
+test-resilience: prereqs-test
 	@$(RUN) pytest tests/resilience
 
 # One service's tests in a venv holding only that service, contracts and the test tools:
 # proof that it deploys (and tests) alone.
-$(addprefix test-,$(SERVICES)): test-%: prereqs
+$(addprefix test-,$(SERVICES)): test-%: prereqs-test
 	@echo "[make] $* alone: installing only its dependencies into .venv-$*"
 	@UV_PROJECT_ENVIRONMENT=.venv-$* $(UV) sync --frozen --package $* --group test -q
 	@.venv-$*/bin/pytest services/$*
 
-bench: prereqs
+bench: prereqs-bench
 	@$(RUN) python bench/run.py
 
 lint: bootstrap
 	@$(RUN) ruff check libs services tools tests gateway bench
 	@$(RUN) mypy --strict libs/contracts/src/contracts
 
+# As root the state lives under /var/lib/kanban/ and .run links to it: remove both.
 clean:
+	@if [ -L .run ]; then echo "rm -rf $$(readlink .run)"; rm -rf "$$(readlink .run)"; fi
 	rm -rf .run .venv .venv-* $(TOOLS)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,7 +30,7 @@ import psycopg
 from boards.domain import rank
 from contracts.events import ProjectCreated, make_event
 from contracts.streams import WORKSPACE_EVENTS
-from devstack.infra import progress
+from devstack.infra import ScratchArea, progress
 from devstack.stack import Stack
 from devstack.testing import User, register_and_login
 from faststream.redis import RedisBroker
@@ -141,8 +140,8 @@ def run(*, moves: int = 300, reads: int = 200, warmup: int = 30,
         state_dir: Path | None = None, with_workspace: bool = False) -> dict:
     """Start the stack, seed, measure; returns the figures (and prints a table)."""
     services = ["identity", "workspace", "boards"] if with_workspace else ["identity", "boards"]
-    with tempfile.TemporaryDirectory(prefix="boards-bench-") as tmp:
-        state = state_dir or Path(tmp)
+    with ScratchArea("boards-bench-") as scratch:
+        state = state_dir or scratch.mktemp("stack")
         env = {"IDENTITY_ARGON2_TIME_COST": "1", "IDENTITY_ARGON2_MEMORY_COST": "8192",
                "KANBAN_LOG_LEVEL": "WARNING"}
         # Only what boards needs: identity for real tokens (the gateway and boards verify

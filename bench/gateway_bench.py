@@ -29,7 +29,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,7 +37,15 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.gateway import Gateway
-from devstack.infra import free_port, progress, require, spawn, stop_process, wait_for_port
+from devstack.infra import (
+    ScratchArea,
+    free_port,
+    progress,
+    require,
+    spawn,
+    stop_process,
+    wait_for_port,
+)
 from jwt.algorithms import RSAAlgorithm
 
 TRIVIAL_BODY = '{"ok":true}'
@@ -183,7 +190,7 @@ def bench_gateway_overhead(*, duration: float = 4, connections: int = 32, rounds
     (a bare ASGI app: what real routes proxy to).
     Returns {"bare": {...}, "auth": {...}, "ratio": b/a, "overhead_pct": ...}."""
     require_wrk()
-    state = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    state = ScratchArea("gateway-bench-").root
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = {**json.loads(RSAAlgorithm.to_jwk(private.public_key())), "kid": KID,
            "alg": "RS256", "use": "sig"}

@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -41,6 +40,7 @@ from contracts.streams import BOARDS_EVENTS, IDENTITY_EVENTS
 from devstack.infra import (  # type: ignore[import-untyped]
     Postgres,
     Redis,
+    ScratchArea,
     SmtpSink,
     progress,
     spawn,
@@ -258,8 +258,7 @@ async def bench_latency(database_url: str, redis_url: str, sink: SmtpSink, logs:
 
 
 def run(tasks: int = 100_000, assignments: int = 200, latency: bool = True) -> dict:
-    root = Path(tempfile.mkdtemp(prefix="notify-bench-"))
-    os.chmod(root, 0o755)
+    root = ScratchArea("notify-bench-").root
     postgres, redis, sink = (Postgres(root / "postgres"), Redis(root / "redis"),
                              SmtpSink(root / "smtp"))
     result: dict[str, Any] = {"settings": {"tasks": tasks, "assignments": assignments}}

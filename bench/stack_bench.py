@@ -16,7 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from devstack.gateway import Gateway  # noqa: E402
-from devstack.infra import progress  # noqa: E402
+from devstack.infra import ScratchArea, progress  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
 from devstack.testing import register_and_login  # noqa: E402
 from gateway_bench import TrivialUpstream, run_wrk  # noqa: E402
@@ -148,7 +147,7 @@ def assignment_to_email(api: httpx.Client, stack: Stack, data: dict, assignments
 
 def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 60,
         users: int = 50, assignments: int = 200) -> dict:
-    state = Path(tempfile.mkdtemp(prefix="stack-bench-"))
+    state = ScratchArea("stack-bench-").root
     result: dict = {}
     progress("baseline: bare nginx proxy")
     result["bare"] = bare_proxy_rps(state, duration, connections)

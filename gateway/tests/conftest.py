@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -24,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.gateway import Gateway
-from devstack.infra import free_port
+from devstack.infra import ScratchArea, free_port
 from jwt.algorithms import RSAAlgorithm
 
 ISSUER = "kanban-identity"
@@ -191,10 +190,10 @@ def boards() -> Iterator[StubService]:
 
 
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory, identity: StubService,
+def gateway(scratch: ScratchArea, identity: StubService,
             boards: StubService) -> Iterator[Gateway]:
     """identity and boards are up; workspace and notifier are not deployed."""
-    gw = Gateway(tmp_path_factory.mktemp("gateway"),
+    gw = Gateway(scratch.mktemp("gateway"),
                  {"identity": identity.address, "boards": boards.address},
                  auth_rate="1000r/s", auth_burst=1000, api_rate="1000r/s", api_burst=1000)
     gw.start()
@@ -203,12 +202,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, identity: StubService,
 
 
 @pytest.fixture
-def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+def make_gateway(scratch: ScratchArea) -> Iterator[Callable[..., Gateway]]:
     """Extra gateways with their own settings, stopped after the test."""
     started: list[Gateway] = []
 
     def _make(upstreams: dict[str, str], **settings: Any) -> Gateway:
-        gw = Gateway(tmp_path / f"gateway{len(started)}", upstreams, **settings)
+        gw = Gateway(scratch.mktemp("gateway"), upstreams, **settings)
         started.append(gw)
         return gw.start()
 

@@ -348,6 +348,21 @@ def test_gateway_publishes_port_80_and_waits_for_every_api(services: dict[str, A
     assert gateway["build"] == {"context": ".", "dockerfile": "gateway/Dockerfile"}
 
 
+def test_the_gateways_host_port_is_a_setting(raw_compose: dict[str, Any]) -> None:
+    assert raw_compose["services"]["gateway"]["ports"] == ["${GATEWAY_PORT:-80}:8080"]
+
+
+def test_no_image_floats_on_latest(raw_compose: dict[str, Any]) -> None:
+    """A pulled image names its release: `latest` (or no tag) changes under the user."""
+    for name, service in raw_compose["services"].items():
+        image = service.get("image")
+        if image is None or "build" in service:
+            continue   # built here from this checkout
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+
+
 def test_gateway_upstreams_point_at_the_api_containers(services: dict[str, Any]) -> None:
     env = environment(services["gateway"])
     placeholders = set(PLACEHOLDER.findall(TEMPLATE.read_text()))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from devstack.infra import ScratchArea
 from devstack.stack import Stack
 from devstack.testing import User, register_and_login
 
@@ -19,8 +20,8 @@ __all__ = ["User"]
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state = tmp_path_factory.mktemp("stack")
+def stack(scratch: ScratchArea) -> Iterator[Stack]:
+    state = scratch.mktemp("stack")
     env = {
         # Cheap hashing keeps registration fast in tests; production uses the defaults.
         "IDENTITY_ARGON2_TIME_COST": "1",
@@ -29,7 +30,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Reminders within seconds instead of a minute (the clock itself is never faked here).
         "SCHEDULER_SCAN_INTERVAL_SECONDS": "1",
     }
-    with Stack(state, env=env, gateway_rates=TEST_RATES) as running:
+    with Stack(state, env=env, gateway_rates=TEST_RATES, crash_safe=False) as running:
         yield running
 
 

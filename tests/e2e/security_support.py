@@ -48,7 +48,8 @@ STACK_ENV = {
 @contextmanager
 def private_stack(state_dir: Path, **env: str) -> Iterator[Stack]:
     """A whole platform for one test module, with gateway limits high enough for fuzzing."""
-    with Stack(state_dir, env={**STACK_ENV, **env}, gateway_rates=FUZZ_RATES) as running:
+    with Stack(state_dir, env={**STACK_ENV, **env}, gateway_rates=FUZZ_RATES,
+               crash_safe=False) as running:
         yield running
 
 

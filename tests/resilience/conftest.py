@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from devstack.infra import ScratchArea
 from devstack.stack import Stack
 
 RESILIENCE_ENV = {
@@ -35,8 +36,9 @@ RESILIENCE_RATES = {"auth_rate": "500r/s", "auth_burst": 1000, "api_rate": "2000
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state = tmp_path_factory.mktemp("resilience-stack")
+def stack(scratch: ScratchArea) -> Iterator[Stack]:
+    # Crash-safe stores, as `make run` has them: the faults here include killing PostgreSQL.
+    state = scratch.mktemp("resilience-stack")
     with Stack(state, env=RESILIENCE_ENV, gateway_rates=RESILIENCE_RATES) as running:
         yield running
 

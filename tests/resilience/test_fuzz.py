@@ -90,8 +90,8 @@ class Fuzz:
 
 
 @pytest.fixture(scope="module")
-def fuzz(tmp_path_factory) -> Fuzz:
-    with sec.private_stack(tmp_path_factory.mktemp("fuzz-stack")) as stack, \
+def fuzz(scratch) -> Fuzz:
+    with sec.private_stack(scratch.mktemp("fuzz-stack")) as stack, \
             httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
         owner = sec.make_user(api, "fuzz-owner")
         helper = sec.make_user(api, "fuzz-helper")

@@ -260,8 +260,8 @@ def payload(draw, endpoint: Endpoint, ids: dict) -> tuple[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory) -> dict:
-    with sec.private_stack(tmp_path_factory.mktemp("edges-stack")) as stack, \
+def env(scratch) -> dict:
+    with sec.private_stack(scratch.mktemp("edges-stack")) as stack, \
             httpx.Client(base_url=stack.gateway_url, timeout=60) as api:
         owner = sec.make_user(api, "edges")
         world = sec.seed_world(api, owner, "edges")

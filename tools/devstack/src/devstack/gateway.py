@@ -16,6 +16,7 @@ from devstack.infra import (
     nginx_modules_dir,
     progress,
     require,
+    require_reachable,
     spawn,
     stop_process,
     wait_for_port,
@@ -52,15 +53,11 @@ def gateway_dir() -> Path:
                             f"{Path(__file__).parent}; set KANBAN_GATEWAY_DIR")
 
 
-def _grant_traverse(path: Path) -> None:
-    """Let nginx's unprivileged workers (nobody, when we are root) reach ``path``: the
-    validator socket and the temp folders live there. Grants traverse (x) only."""
-    for folder in (path, *path.parents):
-        if folder == Path("/"):
-            break
-        mode = os.stat(folder).st_mode
-        if not mode & 0o001:
-            os.chmod(folder, mode | 0o001)
+# What nginx reads from gateway/ besides the template: copied next to the rendered config, in
+# the gateway's own folder, so that its workers (nobody, when we are root) never need to read
+# the checkout, which may sit in a folder closed to them (a home directory is 0700).
+RUNTIME_FILES = ("*.js", "*.lua")
+WORKER_USER = "nobody"   # nginx's default worker user when the master runs as root
 
 
 @dataclass
@@ -142,11 +139,12 @@ class Gateway:
         if self.cache_dir is None:
             self.cache_dir = self._make_cache_dir()
         source = gateway_dir()
+        conf_dir = self._copy_runtime_files(source)
         values = {
             "NGINX_MODULES_DIR": nginx_modules_dir() or DEFAULT_MODULES_DIR,
             "STATE_DIR": str(self.root),
             "AUTH_CACHE_DIR": str(self.cache_dir),
-            "GATEWAY_DIR": str(source),
+            "GATEWAY_DIR": str(conf_dir),
             "ACCESS_LOG": str(self.access_log),
             "ERROR_LOG": "stderr",   # goes to logs/nginx.log via the child's stderr
             "WORKER_PROCESSES": self.workers,
@@ -167,6 +165,17 @@ class Gateway:
         self.conf_path.write_text(text)
         return self.conf_path
 
+    def _copy_runtime_files(self, source: Path) -> Path:
+        conf_dir = self.root / "conf"
+        shutil.rmtree(conf_dir, ignore_errors=True)
+        conf_dir.mkdir()
+        for pattern in RUNTIME_FILES:
+            for path in sorted(source.glob(pattern)):
+                shutil.copyfile(path, conf_dir / path.name)
+                (conf_dir / path.name).chmod(0o644)
+        conf_dir.chmod(0o755)
+        return conf_dir
+
     def _argv(self, nginx: str) -> list[str]:
         # -e: nginx's early messages go to stderr instead of a compiled-in /var/log path.
         return [nginx, "-c", str(self.conf_path), "-p", f"{self.root}/", "-e", "stderr",
@@ -174,9 +183,10 @@ class Gateway:
 
     def start(self) -> Gateway:
         nginx = require("nginx")
+        # The workers serve files from, and keep temp files and a socket in, our folder.
+        require_reachable(self.root, WORKER_USER if os.geteuid() == 0 else None,
+                          "nginx's worker")
         self.render()
-        if os.geteuid() == 0:
-            _grant_traverse(self.root)
         check = subprocess.run([*self._argv(nginx), "-t", "-q"], capture_output=True, text=True)
         if check.returncode != 0:
             self._remove_cache_dir()

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -30,16 +31,101 @@ DEBIAN_PACKAGES = {
     "wrk": "wrk",
     "chromium": "chromium",
     "docker-compose": "docker-compose",
+    "curl": "curl",
 }
 # The gateway's dynamic modules (njs, Lua and the NDK that Lua needs) and where Debian-like
 # systems keep them.
 NGINX_MODULES = ("ngx_http_js_module.so", "ndk_http_module.so", "ngx_http_lua_module.so")
 NGINX_MODULES_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/etc/nginx/modules")
-UNPRIVILEGED_USER = "nobody"
+# When we are root, PostgreSQL runs as this user (initdb refuses root): Debian's postgresql
+# package creates it; "nobody" is the fallback on systems without it.
+DATABASE_USERS = ("postgres", "nobody")
 
 
 class MissingPrerequisite(RuntimeError):
     pass
+
+
+class FolderNotReachable(RuntimeError):
+    """A folder that a process running as another user must reach is closed to it."""
+
+
+def database_user() -> str | None:
+    """Who runs PostgreSQL: ourselves, unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in DATABASE_USERS:
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    raise MissingPrerequisite("no unprivileged user to run PostgreSQL as: install the Debian "
+                              "package 'postgresql' (it creates the user 'postgres')")
+
+
+def closed_ancestor(path: Path, user: str | None) -> Path | None:
+    """The first folder on the way to ``path`` that ``user`` cannot pass through (no search
+    permission for it), or None. We never open such a folder up: it is not ours to change."""
+    if user is None:
+        return None
+    pw = pwd.getpwnam(user)
+    folder = Path("/")
+    for part in path.resolve().parts[1:]:
+        folder = folder / part
+        if not folder.exists():
+            break
+        st = folder.stat()
+        if st.st_uid == pw.pw_uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid == pw.pw_gid:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            return folder
+    return None
+
+
+def require_reachable(path: Path, user: str | None, who: str) -> None:
+    """Stops with a clear message when ``who`` (running as ``user``) cannot reach ``path``."""
+    if (closed := closed_ancestor(path, user)) is not None:
+        raise FolderNotReachable(
+            f"{who} runs as user '{user}' and cannot enter {closed} (mode "
+            f"{closed.stat().st_mode & 0o777:o}), on the way to {path}. Use a state folder it "
+            f"can reach (KANBAN_STATE_DIR; `make run` as root uses /var/lib/kanban/...). "
+            f"Nothing here changes the permissions of folders it did not create.")
+
+
+class ScratchArea:
+    """Temporary folders that the stack's unprivileged processes (PostgreSQL, nginx's workers)
+    can reach, for tests and benchmarks: one folder made for this purpose under the system's
+    temp folder (sticky and open to all), mode 0711, removed as a whole by :meth:`remove`.
+    pytest's own tmp_path lives under a 0700 folder that those users cannot enter."""
+
+    def __init__(self, prefix: str = "kanban-") -> None:
+        base = Path(tempfile.gettempdir())
+        if closed_ancestor(base, "nobody" if os.geteuid() == 0 else None) is not None:
+            base = Path("/tmp")
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        self.root.chmod(0o711)   # made here, by us: others may pass through, not list it
+        self._count = 0
+
+    def mktemp(self, name: str) -> Path:
+        self._count += 1
+        path = self.root / f"{name}{self._count}"
+        path.mkdir()
+        path.chmod(0o711)
+        return path
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> ScratchArea:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def progress(message: str) -> None:
@@ -149,10 +235,15 @@ def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM,
 
 @dataclass
 class Postgres:
-    """A private cluster, run as an unprivileged user when we are root (initdb refuses root)."""
+    """A private cluster under ``root``, run as an unprivileged user when we are root (initdb
+    refuses root). ``crash_safe`` keeps PostgreSQL's durable defaults (fsync, synchronous
+    commit, full page writes): the run mode's choice. Tests turn it off for speed, since their
+    clusters are thrown away; a killed or powered-off unsafe cluster loses acknowledged
+    commits and can be corrupted."""
 
     root: Path
     port: int = field(default_factory=free_port)
+    crash_safe: bool = True
     process: subprocess.Popen | None = None
 
     @property
@@ -162,32 +253,40 @@ class Postgres:
     def url(self, database: str, driver: str = "psycopg") -> str:
         return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "pgdata"
+
+    def _settings(self) -> list[str]:
+        settings = ["listen_addresses=127.0.0.1", "max_connections=400", "shared_buffers=256MB"]
+        if not self.crash_safe:
+            settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        return [arg for setting in settings for arg in ("-c", setting)]
+
     def start(self) -> Postgres:
         initdb, postgres = require("initdb"), require("postgres")
-        data = self.root / "pgdata"
-        user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
+        data = self.data_dir
+        user = database_user()
+        require_reachable(self.root.parent, user, "PostgreSQL")
         self.root.mkdir(parents=True, exist_ok=True)
         if user:
             pw = pwd.getpwnam(user)
-            for path in (self.root, *self.root.parents):
-                if path == Path("/"):
-                    break
-                # The unprivileged user must reach its folder: grant traverse (x) only.
-                os.chmod(path, os.stat(path).st_mode | 0o001)
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            # Our own folder, made just above (or by an earlier run): PostgreSQL's from now on.
+            if self.root.stat().st_uid != pw.pw_uid:
+                os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            self.root.chmod(0o700)
         if not (data / "PG_VERSION").exists():
             progress(f"initdb {data}")
             # cwd: the unprivileged user may not be allowed into the caller's directory.
             result = subprocess.run([initdb, "-D", str(data), "-U", "postgres", "-A", "trust",
-                                     "-E", "UTF8", "--no-sync"], cwd=self.root, **as_user(user),
+                                     "-E", "UTF8", *([] if self.crash_safe else ["--no-sync"])],
+                                    cwd=self.root, **as_user(user),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if result.returncode != 0:
                 raise RuntimeError(f"initdb failed: {result.stderr.strip()}")
         self.process = spawn(
             [postgres, "-D", str(data), "-p", str(self.port), "-k", str(self.root),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=400", "-c", "shared_buffers=256MB"],
+             *self._settings()],
             log_path=self.root / "postgres.log", user=user, cwd=self.root)
         wait_for_port(self.port, 60, self.process, "postgres")
         deadline = time.monotonic() + 30
@@ -199,7 +298,8 @@ class Postgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        progress(f"postgres listening on 127.0.0.1:{self.port}")
+        progress(f"postgres listening on 127.0.0.1:{self.port}"
+                 f"{'' if self.crash_safe else ' (fast, not crash-safe: for tests)'}")
         return self
 
     def create_database(self, name: str) -> str:
@@ -215,9 +315,14 @@ class Postgres:
 
 @dataclass
 class Redis:
+    """redis-server with its append-only file under ``root``. ``crash_safe`` fsyncs the file
+    before every reply (``appendfsync always``, about 0.2 ms here): a stream entry the relay
+    was told is written survives a power cut, so the relay never marks as published an event
+    that could vanish. Tests use ``everysec`` (up to a second of writes lost on a crash)."""
+
     root: Path
     port: int = field(default_factory=free_port)
-    appendonly: bool = True
+    crash_safe: bool = True
     process: subprocess.Popen | None = None
 
     @property
@@ -226,11 +331,12 @@ class Redis:
 
     def start(self) -> Redis:
         binary = require("redis-server")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.process = spawn(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-             "--appendfsync", "everysec", "--daemonize", "no"],
+             "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always" if self.crash_safe else "everysec",
+             "--daemonize", "no"],
             log_path=self.root / "redis.log")
         wait_for_port(self.port, 30, self.process, "redis-server")
         progress(f"redis listening on 127.0.0.1:{self.port}")
@@ -253,6 +359,7 @@ class SmtpSink:
         return self.root / "mail"
 
     def start(self) -> SmtpSink:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)   # people's e-mail
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         self.process = spawn([sys.executable, "-m", "devstack.smtp_sink", "--port",
                               str(self.port), "--mail-dir", str(self.mail_dir)],

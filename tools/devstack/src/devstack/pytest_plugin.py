@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from devstack.infra import Postgres, Redis, SmtpSink
+from devstack.infra import Postgres, Redis, ScratchArea, SmtpSink
 
 
 @dataclass
@@ -39,8 +39,16 @@ class DatabaseServer:
 
 
 @pytest.fixture(scope="session")
-def infra_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("infra")
+def scratch() -> Iterator[ScratchArea]:
+    """Temporary folders PostgreSQL and nginx's workers can reach (``scratch.mktemp(name)``),
+    removed after the session; pytest's tmp_path is closed to them when we are root."""
+    with ScratchArea("kanban-test-") as area:
+        yield area
+
+
+@pytest.fixture(scope="session")
+def infra_root(scratch: ScratchArea) -> Path:
+    return scratch.mktemp("infra")
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +56,7 @@ def database_server(infra_root: Path) -> Iterator[DatabaseServer]:
     if url := os.environ.get("KANBAN_TEST_POSTGRES_URL"):
         yield DatabaseServer(url)
         return
-    server = Postgres(infra_root / "postgres").start()
+    server = Postgres(infra_root / "postgres", crash_safe=False).start()
     try:
         yield DatabaseServer(server.admin_url)
     finally:
@@ -60,7 +68,7 @@ def redis_server(infra_root: Path) -> Iterator[str]:
     if url := os.environ.get("KANBAN_TEST_REDIS_URL"):
         yield url
         return
-    server = Redis(infra_root / "redis").start()
+    server = Redis(infra_root / "redis", crash_safe=False).start()
     try:
         yield server.url
     finally:

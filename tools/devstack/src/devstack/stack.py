@@ -5,6 +5,7 @@ Used by ``make run`` (``python -m devstack run``), by tests/e2e and by the bench
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import subprocess
@@ -85,15 +86,16 @@ class Stack:
 
     def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
                  gateway_port: int | None = None, gateway_rates: dict | None = None,
-                 services: list[str] | None = None) -> None:
+                 services: list[str] | None = None, crash_safe: bool = True) -> None:
         self.state_dir = state_dir.resolve()
         self.extra_env = env or {}
         self.gateway_port = gateway_port
         self.gateway_rates = gateway_rates or {}
         wanted = [s for s in SERVICES if services is None or s.name in services]
         self.specs = [s for s in wanted if s.exists()]
-        self.postgres = Postgres(self.state_dir / "postgres")
-        self.redis = Redis(self.state_dir / "redis")
+        # crash_safe=False (tests, benchmarks of code paths): fast and disposable stores.
+        self.postgres = Postgres(self.state_dir / "postgres", crash_safe=crash_safe)
+        self.redis = Redis(self.state_dir / "redis", crash_safe=crash_safe)
         self.smtp = SmtpSink(self.state_dir / "smtp")
         self.services: dict[str, ServiceProcesses] = {}
         self.gateway: Gateway | None = None
@@ -247,5 +249,43 @@ class Stack:
         return pids
 
 
-def default_state_dir() -> Path:
-    return Path(os.environ.get("KANBAN_STATE_DIR", ".run"))
+STATE_ROOT_FOR_ROOT = Path("/var/lib/kanban")
+
+
+def default_state_dir(checkout: Path | None = None) -> Path:
+    """Where ``make run`` keeps its durable state (database, Redis AOF, mail, logs).
+
+    KANBAN_STATE_DIR when set. Otherwise, for an ordinary user, ``.run/`` in the checkout:
+    every process runs as that user. For root, PostgreSQL and nginx's workers run as
+    unprivileged users who may not enter the checkout (root's home is 0700), so the state
+    lives in a folder made for this checkout under /var/lib/kanban/ (``.run`` links to it)."""
+    if override := os.environ.get("KANBAN_STATE_DIR"):
+        return Path(override)
+    checkout = (checkout or Path.cwd()).resolve()
+    if os.geteuid() != 0:
+        return checkout / ".run"
+    digest = hashlib.sha256(str(checkout).encode()).hexdigest()[:10]
+    return STATE_ROOT_FOR_ROOT / f"{checkout.name}-{digest}"
+
+
+def prepare_state_dir(state_dir: Path, checkout: Path | None = None) -> Path:
+    """Creates the state folder (and /var/lib/kanban, if we make it, open to traverse) and,
+    when it lives outside the checkout, links ``.run`` to it so logs and mail are one ``cd``
+    away. Changes the mode of no folder it did not create."""
+    checkout = (checkout or Path.cwd()).resolve()
+    state_dir = state_dir.resolve()
+    for folder in reversed((state_dir, *state_dir.parents)):
+        if not folder.exists():
+            folder.mkdir()
+            # Ours: PostgreSQL's and nginx's users must pass through, nobody may list it.
+            folder.chmod(0o711)
+    link = checkout / ".run"
+    if state_dir != link.resolve() and state_dir.is_relative_to(STATE_ROOT_FOR_ROOT):
+        if link.is_symlink():
+            link.unlink()
+        if link.exists():
+            progress(f"note: {link} holds the state of an earlier version (`make clean` "
+                     f"removes it); this run keeps its state in {state_dir}")
+        else:
+            link.symlink_to(state_dir, target_is_directory=True)
+    return state_dir
