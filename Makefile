@@ -41,7 +41,7 @@ test: prereqs-test
 test-resilience: prereqs-test
 	@$(RUN) pytest tests/resilience
 
-# One service's tests in a venv holding only that service, contracts and the test tools:
+# One service's tests in a venv holding only that service, contracts, chassis and the test tools:
 # proof that it deploys (and tests) alone.
 $(addprefix test-,$(SERVICES)): test-%: prereqs-test
 	@echo "[make] $* alone: installing only its dependencies into .venv-$*"
@@ -53,7 +53,7 @@ bench: prereqs-bench
 
 lint: bootstrap
 	@$(RUN) ruff check libs services tools tests gateway bench
-	@$(RUN) mypy --strict libs/contracts/src/contracts
+	@$(RUN) mypy --strict libs/contracts/src/contracts libs/chassis/src/chassis
 
 # As root the state lives under /var/lib/kanban/ and .run links to it: remove both.
 clean:

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.db import make_engine, make_session_factory, outbox_table, service_metadata
+from chassis.db import make_engine, make_session_factory, outbox_table, service_metadata
+from chassis.migrations import upgrade_to_head
+from chassis.outbox import add_event
 from contracts.events import TaskAssigned, UserRegistered, make_event
-from contracts.migrations import upgrade_to_head
-from contracts.outbox import add_event
 from contracts.streams import BOARDS_EVENTS, IDENTITY_EVENTS
 from devstack.infra import (  # type: ignore[import-untyped]
     Postgres,
@@ -183,7 +183,7 @@ async def bench_latency(database_url: str, redis_url: str, sink: SmtpSink, logs:
            "NOTIFIER_LOG_LEVEL": "WARNING", "BOARDS_DATABASE_URL": database_url,
            "BOARDS_REDIS_URL": redis_url, "BOARDS_LOG_LEVEL": "WARNING"}
     procs = [spawn([sys.executable, *args], log_path=logs / f"{name}.log", env=env)
-             for name, args in (("relay", ["-m", "contracts.relay", "--schema", "boards"]),
+             for name, args in (("relay", ["-m", "chassis.relay", "--schema", "boards"]),
                                 ("consumer", ["-m", "notifier.events.consumer"]),
                                 ("mailer", ["-m", "notifier.mailer"]))]
     engine = make_engine(database_url, pool_size=2)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from contracts.settings import ServiceSettings
+from chassis.settings import ServiceSettings
 from devstack.infra import DEBIAN_PACKAGES, NGINX_MODULES, nginx_modules_dir
 from devstack.stack import SERVICES as NATIVE_SERVICES
 
@@ -261,7 +261,7 @@ def test_each_worker_runs_the_same_command_as_the_native_launcher(
             assert services[container]["command"] == ["python", *args], container
             assert services[container]["image"] == image, "one image per service"
         assert services[f"{name}-migrate"]["command"] == [
-            "python", "-m", "contracts.migrate", name]
+            "python", "-m", "chassis.migrate", name]
         assert "command" not in services[name], "the API is the image's default command"
         assert services[name]["build"] == {"context": ".", "dockerfile": "services/Dockerfile",
                                            "args": {"SERVICE": name}}
@@ -501,9 +501,14 @@ def test_images_run_unprivileged_with_a_healthcheck(image: str) -> None:
 def test_service_image_installs_only_its_own_code(service: str) -> None:
     path = SERVICE_DOCKERFILE
     dockerfile = Dockerfile.parse(path, {"SERVICE": service})
-    for source in dockerfile.copy_sources():
+    sources = dockerfile.copy_sources()
+    for source in sources:
         assert source in ("pyproject.toml", "uv.lock") or source.startswith(
-            ("libs/contracts/", f"services/{service}/")), f"{path}: copies {source}"
+            ("libs/contracts/", "libs/chassis/", f"services/{service}/")), \
+            f"{path}: copies {source}"
+    # The service's code and the two libraries it depends on (data contracts, service kit).
+    for package in ("libs/contracts", "libs/chassis", f"services/{service}"):
+        assert f"{package}/pyproject.toml" in sources and f"{package}/src" in sources, package
     runs = " ".join(dockerfile.all("RUN"))
     assert f"uv sync --package {service} --frozen --no-dev --no-editable" in runs
     final_image = dockerfile.stages[-1].split()[0]

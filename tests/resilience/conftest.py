@@ -39,7 +39,18 @@ RESILIENCE_RATES = {"auth_rate": "500r/s", "auth_burst": 1000, "api_rate": "2000
 def stack(scratch: ScratchArea) -> Iterator[Stack]:
     # Crash-safe stores, as `make run` has them: the faults here include killing PostgreSQL.
     state = scratch.mktemp("resilience-stack")
-    with Stack(state, env=RESILIENCE_ENV, gateway_rates=RESILIENCE_RATES) as running:
+    # No supervisor: these tests stop and start the parts they break themselves
+    # (test_supervision.py runs its own stack with the launcher's supervision instead).
+    with Stack(state, env=RESILIENCE_ENV, gateway_rates=RESILIENCE_RATES,
+               supervise=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def supervised_stack(scratch: ScratchArea) -> Iterator[Stack]:
+    """A stack under the launcher's own supervision, as `make run` runs it."""
+    with Stack(scratch.mktemp("supervised-stack"), env=RESILIENCE_ENV,
+               gateway_rates=RESILIENCE_RATES, supervise=True) as running:
         yield running
 
 

@@ -628,7 +628,7 @@ class Workload:
 
 
 def consumer_name(process: subprocess.Popen) -> str:
-    """contracts.consumer names a consumer <hostname>-<pid>."""
+    """chassis.consumer names a consumer <hostname>-<pid>."""
     return f"{socket.gethostname()}-{process.pid}"
 
 

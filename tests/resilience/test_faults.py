@@ -1,4 +1,4 @@
-"""Faults while writes stream through the gateway (issue 7).
+"""Faults while writes stream through the gateway.
 
 Each test sets up its own small world (three users, a team, a project, a board), runs a
 bounded write workload in background threads (task creations, moves, assignments, due dates,

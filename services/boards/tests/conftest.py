@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from boards.config import BoardsSettings
 from boards.events.consumer import BoardsConsumer
 from boards.main import create_app
-from contracts.auth import TokenVerifier
-from contracts.migrations import upgrade_to_head
+from chassis.auth import TokenVerifier
+from chassis.migrations import upgrade_to_head
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.pytest_plugin import asgi_client
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from contracts.migrations import upgrade_to_head
+from chassis.migrations import upgrade_to_head
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.pytest_plugin import asgi_client
 from identity.config import IdentitySettings

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from contracts.migrations import current_revision, head_revision
+from chassis.migrations import current_revision, head_revision
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.pytest_plugin import asgi_client
 from identity.config import IdentitySettings

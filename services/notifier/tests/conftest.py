@@ -1,5 +1,5 @@
 """Notifier tests: real PostgreSQL, Redis and SMTP (devstack fixtures), the real consumer
-(``contracts.consumer.EventConsumer`` with the notifier's handlers), the real mailer and the
+(``chassis.consumer.EventConsumer`` with the notifier's handlers), the real mailer and the
 API over httpx's ASGI transport with tokens signed by a test key. No mocks."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from contracts.auth import TokenVerifier
-from contracts.consumer import EventConsumer
+from chassis.auth import TokenVerifier
+from chassis.consumer import EventConsumer
+from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope
-from contracts.migrations import upgrade_to_head
 from contracts.streams import STREAM_BY_PRODUCER
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.pytest_plugin import asgi_client

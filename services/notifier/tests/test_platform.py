@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
-from contracts.migrations import current_revision, head_revision
+from chassis.migrations import current_revision, head_revision
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 

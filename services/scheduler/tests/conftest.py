@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from contracts.db import make_engine, make_session_factory
+from chassis.db import make_engine, make_session_factory
+from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope
-from contracts.migrations import upgrade_to_head
 from scheduler.config import SchedulerSettings
 from scheduler.events.consumer import build_consumer
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
-from contracts.migrations import current_revision, head_revision
+from chassis.migrations import current_revision, head_revision
 from devstack.pytest_plugin import asgi_client
 from scheduler.main import create_app
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from contracts.auth import TokenVerifier
+from chassis.auth import TokenVerifier
+from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope, parse_event
-from contracts.migrations import upgrade_to_head
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack.pytest_plugin import asgi_client
 from workspace.config import WorkspaceSettings

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from contracts.consumer import EventConsumer
+from chassis.consumer import EventConsumer
+from chassis.relay import OutboxRelay
 from contracts.events import UserRegistered, UserUpdated, make_event, parse_event
-from contracts.relay import OutboxRelay
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
 from faststream.redis import RedisBroker
 from faststream.redis.parser import BinaryMessageFormatV1

@@ -1,4 +1,5 @@
-"""The permission matrix: every endpoint x every kind of caller -> the status API.md implies.
+"""The permission matrix: every endpoint x every kind of caller -> the status the contract
+implies.
 
 Callers: team owner, team admin, plain team member without a project role, explicit project
 admin / editor / viewer (all plain team members), and an outsider. Visibility rule: what the

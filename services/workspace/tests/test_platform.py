@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from contracts.migrations import current_revision, head_revision
+from chassis.migrations import current_revision, head_revision
 from pydantic import ValidationError
 from workspace.config import WorkspaceSettings
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chassis.docs import SWAGGER_ASSETS
 from contracts import catalog
-from contracts.docs import SWAGGER_ASSETS
 from contracts.events import PAYLOADS
 from devstack import docs
 

@@ -220,7 +220,7 @@ class Reminder(Payload):
     due_at: AwareDatetime
 
 
-# Registry: (type, version) -> payload model. The catalog of ARCHITECTURE.md.
+# Registry: (type, version) -> payload model; contracts.catalog documents every entry.
 PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     ("user.registered", 1): UserRegistered,
     ("user.updated", 1): UserUpdated,

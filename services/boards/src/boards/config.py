@@ -3,7 +3,7 @@ Environment variables carry the ``BOARDS_`` prefix."""
 
 from __future__ import annotations
 
-from contracts.settings import ServiceSettings
+from chassis.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.db import outbox_table, processed_events_table, service_metadata
+from chassis.db import outbox_table, processed_events_table, service_metadata
 
 SCHEMA = "boards"
 PRODUCER = "boards"

@@ -1,7 +1,7 @@
 """FastAPI dependencies: the session, the caller, and "the board / list / task / comment I
 may read or edit" (loads the row, checks the caller's project role, raises 404 or 403 once).
 
-Path ids are taken as strings so a malformed id is a 404 like an unknown one (API.md)."""
+Path ids are taken as strings so a malformed id is a 404 like an unknown one."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from contracts.auth import CurrentUserId
-from contracts.errors import NotFound
-from contracts.http import DbSession, current_request_id
+from chassis.auth import CurrentUserId
+from chassis.errors import NotFound
+from chassis.http import DbSession, current_request_id
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from contracts.auth import TokenVerifier
-from contracts.http import create_service_app
+from chassis.auth import TokenVerifier
+from chassis.http import create_service_app
 from fastapi import FastAPI
 
 from boards.api import activity, boards, comments, lists, tasks

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import argon2
-from contracts.settings import ServiceSettings
+from chassis.settings import ServiceSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from contracts.auth import CurrentUserId
-from contracts.http import DbSession
+from chassis.auth import CurrentUserId
+from chassis.http import DbSession
 from fastapi import Depends, Request
 
 from identity.config import IdentitySettings

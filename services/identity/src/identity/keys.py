@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.logging import get_logger
+from chassis.logging import get_logger
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -61,7 +61,7 @@ class KeyRing:
     generated: bool = False  # True when the development key was generated/loaded from state
 
     def public_keys(self) -> dict[str, Any]:
-        """kid -> public key, the current key first (for contracts.auth.TokenVerifier)."""
+        """kid -> public key, the current key first (for chassis.auth.TokenVerifier)."""
         return {self.kid: self.private_key.public_key(),
                 **{kid: key for kid, key in self.previous.items() if kid != self.kid}}
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contracts.auth import TokenVerifier
-from contracts.http import create_service_app
-from contracts.logging import configure_logging
+from chassis.auth import TokenVerifier
+from chassis.http import create_service_app
+from chassis.logging import configure_logging
 from fastapi import FastAPI
 
 from identity.api import auth, internal, jwks, users

@@ -4,7 +4,7 @@ and the rendering of e-mails. Environment variables carry the ``NOTIFIER_`` pref
 
 from __future__ import annotations
 
-from contracts.settings import ServiceSettings
+from chassis.settings import ServiceSettings
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 

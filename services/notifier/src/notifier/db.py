@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.db import processed_events_table, service_metadata
+from chassis.db import processed_events_table, service_metadata
 
 SCHEMA = "notifier"
 # LISTEN/NOTIFY channel: the consumer notifies it in the transaction that adds e-mails

@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from contracts.auth import CurrentUserId
-from contracts.errors import NotFound
-from contracts.http import DbSession
+from chassis.auth import CurrentUserId
+from chassis.errors import NotFound
+from chassis.http import DbSession
 from fastapi import Depends, Path
 
 from notifier.service.inbox import NOT_FOUND

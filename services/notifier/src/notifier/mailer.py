@@ -30,8 +30,8 @@ import socket
 from typing import Any
 
 import psycopg
-from contracts.logging import configure_logging, get_logger
-from contracts.relay import libpq_dsn
+from chassis.logging import configure_logging, get_logger
+from chassis.relay import libpq_dsn
 from psycopg.rows import dict_row
 
 from notifier.config import NotifierSettings

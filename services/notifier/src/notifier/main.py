@@ -6,8 +6,8 @@ the consumer (``python -m notifier.events.consumer``) and e-mails are sent by th
 
 from __future__ import annotations
 
-from contracts.auth import TokenVerifier
-from contracts.http import create_service_app
+from chassis.auth import TokenVerifier
+from chassis.http import create_service_app
 from fastapi import FastAPI
 
 from notifier.api import notifications

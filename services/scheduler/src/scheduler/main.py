@@ -6,8 +6,8 @@ Its work happens in ``python -m scheduler.events.consumer`` (tracks tasks) and
 
 from __future__ import annotations
 
-from contracts.auth import TokenVerifier
-from contracts.http import create_service_app
+from chassis.auth import TokenVerifier
+from chassis.http import create_service_app
 from fastapi import FastAPI
 
 from scheduler.config import SchedulerSettings

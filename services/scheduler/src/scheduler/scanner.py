@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from contracts.db import make_engine, make_session_factory
-from contracts.logging import configure_logging, get_logger
-from contracts.relay import libpq_dsn
+from chassis.db import make_engine, make_session_factory
+from chassis.logging import configure_logging, get_logger
+from chassis.relay import libpq_dsn
 
 from scheduler.config import SchedulerSettings
 from scheduler.service.scan import ScanResult, scan_once

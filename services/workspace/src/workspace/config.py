@@ -3,7 +3,7 @@ Environment variables carry the ``WORKSPACE_`` prefix (``WORKSPACE_DATABASE_URL`
 
 from __future__ import annotations
 
-from contracts.settings import ServiceSettings
+from chassis.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 

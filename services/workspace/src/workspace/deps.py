@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from contracts.auth import CurrentUserId
-from contracts.errors import Forbidden, NotFound
-from contracts.http import DbSession
+from chassis.auth import CurrentUserId
+from chassis.errors import Forbidden, NotFound
+from chassis.http import DbSession
 from fastapi import Depends, Path, Request
 
 from workspace.config import WorkspaceSettings

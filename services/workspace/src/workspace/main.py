@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from contracts.auth import TokenVerifier
-from contracts.errors import problem
-from contracts.http import create_service_app
-from contracts.logging import get_logger
+from chassis.auth import TokenVerifier
+from chassis.errors import problem
+from chassis.http import create_service_app
+from chassis.logging import get_logger
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError

@@ -1,4 +1,4 @@
-"""Request and response bodies (the public contract of API.md). Requests forbid unknown
+"""Request and response bodies: the public API contract. Requests forbid unknown
 fields (422); names are stripped, so blank or whitespace-only names are too short."""
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chassis.docs import SWAGGER_ASSETS, swagger_assets_dir, swagger_page
 from contracts import catalog
-from contracts.docs import SWAGGER_ASSETS, swagger_assets_dir, swagger_page
 
 # Every service of the platform (same order as devstack.stack.SERVICES); a service not
 # installed in this checkout is skipped.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from contracts.migrations import upgrade_to_head
+from chassis.migrations import upgrade_to_head
 
 from devstack.gateway import SERVICES as ROUTED_SERVICES
 from devstack.gateway import Gateway
@@ -29,6 +29,7 @@ from devstack.infra import (
     stop_process,
     wait_for_port,
 )
+from devstack.supervisor import Supervisor
 
 DATABASE = "kanban"
 
@@ -50,7 +51,7 @@ class ServiceSpec:
 
 
 def _relay(schema: str) -> list[str]:
-    return ["-m", "contracts.relay", "--schema", schema]
+    return ["-m", "chassis.relay", "--schema", schema]
 
 
 # The single table of what runs. A service missing from this checkout is skipped.
@@ -86,7 +87,8 @@ class Stack:
 
     def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
                  gateway_port: int | None = None, gateway_rates: dict | None = None,
-                 services: list[str] | None = None, crash_safe: bool = True) -> None:
+                 services: list[str] | None = None, crash_safe: bool = True,
+                 supervise: bool = True) -> None:
         self.state_dir = state_dir.resolve()
         self.extra_env = env or {}
         self.gateway_port = gateway_port
@@ -99,6 +101,9 @@ class Stack:
         self.smtp = SmtpSink(self.state_dir / "smtp")
         self.services: dict[str, ServiceProcesses] = {}
         self.gateway: Gateway | None = None
+        # Off for the fault tests that stop and start parts themselves.
+        self.supervisor = Supervisor(self.state_dir / "logs" / "supervisor.log") \
+            if supervise else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -126,6 +131,7 @@ class Stack:
             for service in self.services.values():
                 self._wait_ready(service)
             self._start_gateway()
+            self._supervise()
         except BaseException:
             self.stop()
             raise
@@ -134,6 +140,8 @@ class Stack:
         return self
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
         if self.gateway is not None:
             self.gateway.stop()
         for service in self.services.values():
@@ -182,26 +190,61 @@ class Stack:
         service = ServiceProcesses(spec=spec, port=port, env={})
         self.services[spec.name] = service
         service.env = self.service_env(spec)
-        logs = self.state_dir / "logs"
         progress(f"starting {spec.name} on 127.0.0.1:{port}")
+        self._spawn_api(service)
+        for role in spec.workers:
+            self._spawn_worker(service, role)
+
+    def _spawn_api(self, service: ServiceProcesses) -> subprocess.Popen:
+        name = service.spec.name
         service.api = spawn(
-            [sys.executable, "-m", "uvicorn", f"{spec.name}.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            [sys.executable, "-m", "uvicorn", f"{name}.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(service.port), "--no-access-log",
              "--timeout-graceful-shutdown", "5"],
-            log_path=logs / f"{spec.name}-api.log", env=service.env)
-        for role, args in spec.workers.items():
-            service.workers[role] = spawn([sys.executable, *args],
-                                          log_path=logs / f"{spec.name}-{role}.log",
-                                          env=service.env)
+            log_path=self.state_dir / "logs" / f"{name}-api.log", env=service.env)
+        return service.api
+
+    def _spawn_worker(self, service: ServiceProcesses, role: str) -> subprocess.Popen:
+        service.workers[role] = spawn(
+            [sys.executable, *service.spec.workers[role]],
+            log_path=self.state_dir / "logs" / f"{service.spec.name}-{role}.log",
+            env=service.env)
+        return service.workers[role]
 
     def restart_worker(self, service: str, role: str) -> subprocess.Popen:
         """(Re)start one background process, e.g. after a test killed it."""
         svc = self.services[service]
         stop_process(svc.workers.get(role))
-        svc.workers[role] = spawn([sys.executable, *svc.spec.workers[role]],
-                                  log_path=self.state_dir / "logs" / f"{service}-{role}.log",
-                                  env=svc.env)
-        return svc.workers[role]
+        return self._spawn_worker(svc, role)
+
+    def _supervise(self) -> None:
+        """Hands every process to the supervisor with how to start it again (and wait until
+        it is usable, for the ones others depend on)."""
+        if self.supervisor is None:
+            return
+        watch = self.supervisor.watch
+
+        def restart_api(service: ServiceProcesses) -> subprocess.Popen:
+            process = self._spawn_api(service)
+            self._wait_ready(service)
+            return process
+
+        def restarted(component: Postgres | Redis | SmtpSink | Gateway) -> subprocess.Popen:
+            component.start()
+            assert component.process is not None
+            return component.process
+
+        for component, name in ((self.postgres, "postgres"), (self.redis, "redis"),
+                                (self.smtp, "smtp-sink"), (self.gateway, "gateway")):
+            assert component is not None and component.process is not None
+            watch(name, component.process, lambda c=component: restarted(c))
+        for service in self.services.values():
+            assert service.api is not None
+            watch(f"{service.spec.name}-api", service.api,
+                  lambda svc=service: restart_api(svc))
+            for role, process in service.workers.items():
+                watch(f"{service.spec.name}-{role}", process,
+                      lambda svc=service, r=role: self._spawn_worker(svc, r))
 
     def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0) -> None:
         wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from contracts.pagination import Page, Paging
+from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query
 
 from boards.api import errors

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from contracts.errors import Unprocessable
-from contracts.pagination import Page, Paging
+from chassis.errors import Unprocessable
+from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AfterValidator
 

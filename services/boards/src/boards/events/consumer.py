@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from contracts.consumer import EventConsumer, Handler, run_consumer
-from contracts.logging import get_logger
+from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.logging import get_logger
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
 from faststream import FastStream
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from chassis.http import current_request_id
+from chassis.outbox import add_event
 from contracts.events import Envelope, Payload, make_event
-from contracts.http import current_request_id
-from contracts.outbox import add_event
 from contracts.streams import BOARDS_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession
 

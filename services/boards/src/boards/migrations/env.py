@@ -1,13 +1,13 @@
 """Alembic environment of the boards schema.
 
-Programmatic use (``contracts.migrations.upgrade_to_head("boards", url)``) passes the URL;
+Programmatic use (``chassis.migrations.upgrade_to_head("boards", url)``) passes the URL;
 the CLI (``alembic -c services/boards/alembic.ini upgrade head``) falls back to
 ``BOARDS_DATABASE_URL`` through the service settings."""
 
 from alembic import context
 from boards.db import SCHEMA
 from boards.models import metadata
-from contracts.migrations import run_env
+from chassis.migrations import run_env
 
 if not context.config.get_main_option("sqlalchemy.url"):
     from boards.config import BoardsSettings

@@ -17,8 +17,8 @@ from typing import Literal
 
 import httpx
 import sqlalchemy as sa
-from contracts.errors import Forbidden, NotFound, ServiceUnavailable
-from contracts.logging import get_logger
+from chassis.errors import Forbidden, NotFound, ServiceUnavailable
+from chassis.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import project_members, projects

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from chassis.pagination import PageParams
 from contracts.events import Envelope, Payload
-from contracts.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.events.publish import emit

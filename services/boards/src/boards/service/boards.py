@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import NotFound
+from chassis.errors import NotFound
+from chassis.pagination import PageParams
 from contracts.events import BoardChanged
-from contracts.pagination import PageParams
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Forbidden, NotFound
+from chassis.errors import Forbidden, NotFound
+from chassis.pagination import PageParams
 from contracts.events import CommentChanged
-from contracts.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import comments, tasks

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from chassis.logging import get_logger
 from contracts.events import (
     Envelope,
     ProjectCreated,
@@ -26,7 +27,6 @@ from contracts.events import (
     UserRegistered,
     UserUpdated,
 )
-from contracts.logging import get_logger
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from chassis.pagination import PageParams
 from contracts.events import ListChanged
-from contracts.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import lists, tasks

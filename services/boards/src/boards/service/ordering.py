@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Unprocessable
+from chassis.errors import Unprocessable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.domain import rank

@@ -1,4 +1,4 @@
-"""Keyset-pagination helpers on top of :mod:`contracts.pagination`."""
+"""Keyset-pagination helpers on top of :mod:`chassis.pagination`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from contracts.errors import Unprocessable
-from contracts.pagination import PageParams
+from chassis.errors import Unprocessable
+from chassis.pagination import PageParams
 
 
 def cursor_key(paging: PageParams, *kinds: type) -> tuple[Any, ...] | None:

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.logging import get_logger
+from chassis.logging import get_logger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from boards.db import SCHEMA

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from chassis.pagination import PageParams
 from contracts.events import (
     TaskAssigned,
     TaskDueDateChanged,
@@ -17,7 +18,6 @@ from contracts.events import (
     TaskUnassigned,
     TaskUpdated,
 )
-from contracts.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.events.publish import emit

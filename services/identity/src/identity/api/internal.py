@@ -5,7 +5,7 @@ event has not reached its directory yet (read-through, see docs/adr/0002)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from contracts.errors import NotFound
+from chassis.errors import NotFound
 from fastapi import APIRouter
 from pydantic import EmailStr
 

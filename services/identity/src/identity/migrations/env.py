@@ -1,11 +1,11 @@
 """Alembic environment of the identity schema.
 
-Programmatic use (``contracts.migrations.upgrade_to_head("identity", url)``) passes the URL;
+Programmatic use (``chassis.migrations.upgrade_to_head("identity", url)``) passes the URL;
 the CLI (``alembic -c services/identity/alembic.ini upgrade head``) falls back to
 ``IDENTITY_DATABASE_URL`` through the service settings."""
 
 from alembic import context
-from contracts.migrations import run_env
+from chassis.migrations import run_env
 from identity.db import SCHEMA
 from identity.models import metadata
 

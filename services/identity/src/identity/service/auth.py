@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Conflict, TooManyRequests, Unauthorized
+from chassis.errors import Conflict, TooManyRequests, Unauthorized
+from chassis.http import current_request_id
+from chassis.logging import get_logger
+from chassis.outbox import add_event
 from contracts.events import UserRegistered, make_event
-from contracts.http import current_request_id
-from contracts.logging import get_logger
-from contracts.outbox import add_event
 from contracts.streams import IDENTITY_EVENTS
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession

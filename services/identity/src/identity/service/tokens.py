@@ -8,7 +8,7 @@ import time
 import uuid
 
 import jwt
-from contracts.auth import ACCESS_TOKEN_TYPE, ALGORITHM
+from chassis.auth import ACCESS_TOKEN_TYPE, ALGORITHM
 
 from identity.config import IdentitySettings
 from identity.keys import KeyRing

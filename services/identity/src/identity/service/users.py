@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Unauthorized, Unprocessable
+from chassis.errors import Unauthorized, Unprocessable
+from chassis.http import current_request_id
+from chassis.logging import get_logger
+from chassis.outbox import add_event
 from contracts.events import UserUpdated, make_event
-from contracts.http import current_request_id
-from contracts.logging import get_logger
-from contracts.outbox import add_event
 from contracts.streams import IDENTITY_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession
 

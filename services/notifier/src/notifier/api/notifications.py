@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from contracts.pagination import Page, Paging
+from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query, Response
 
 from notifier.deps import CurrentUserId, DbSession, NotificationId

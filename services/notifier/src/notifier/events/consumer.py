@@ -7,7 +7,7 @@ by a NOTIFY delivered at commit. Nothing here talks to SMTP."""
 
 from __future__ import annotations
 
-from contracts.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler, run_consumer
 from contracts.events import (
     CommentChanged,
     Envelope,

@@ -1,11 +1,11 @@
 """Alembic environment of the notifier schema.
 
-Programmatic use (``contracts.migrations.upgrade_to_head("notifier", url)``) passes the URL;
+Programmatic use (``chassis.migrations.upgrade_to_head("notifier", url)``) passes the URL;
 the CLI (``alembic -c services/notifier/alembic.ini upgrade head``) falls back to
 ``NOTIFIER_DATABASE_URL`` through the service settings."""
 
 from alembic import context
-from contracts.migrations import run_env
+from chassis.migrations import run_env
 from notifier.db import SCHEMA
 from notifier.models import metadata
 

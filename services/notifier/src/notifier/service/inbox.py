@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import NotFound, Unprocessable
-from contracts.pagination import PageParams
+from chassis.errors import NotFound, Unprocessable
+from chassis.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.models import email_outbox, notifications

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from contracts.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler, run_consumer
 from contracts.events import BoardChanged, Envelope, ListChanged, ProjectDeleted, TaskSnapshot
 from contracts.streams import BOARDS_EVENTS, WORKSPACE_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession

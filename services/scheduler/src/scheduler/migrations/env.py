@@ -1,11 +1,11 @@
 """Alembic environment of the scheduler schema.
 
-Programmatic use (``contracts.migrations.upgrade_to_head("scheduler", url)``) passes the URL;
+Programmatic use (``chassis.migrations.upgrade_to_head("scheduler", url)``) passes the URL;
 the CLI (``alembic -c services/scheduler/alembic.ini upgrade head``) falls back to
 ``SCHEDULER_DATABASE_URL`` through the service settings."""
 
 from alembic import context
-from contracts.migrations import run_env
+from chassis.migrations import run_env
 from scheduler.db import SCHEMA
 from scheduler.models import metadata
 

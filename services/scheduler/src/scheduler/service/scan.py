@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from chassis.outbox import notify_channel
 from contracts.events import Reminder, make_event
-from contracts.outbox import notify_channel
 from contracts.streams import SCHEDULER_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated
 
-from contracts.pagination import Page, Paging
+from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query, Response, status
 
 from workspace.api.responses import problems

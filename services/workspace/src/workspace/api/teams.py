@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from contracts.pagination import Page, Paging
+from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Response, status
 
 from workspace.api.responses import problems

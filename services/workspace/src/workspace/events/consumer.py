@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from contracts.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler, run_consumer
 from contracts.events import Envelope, UserRegistered, UserUpdated
 from contracts.streams import IDENTITY_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -1,14 +1,14 @@
 """Publishing: every change writes its event to the outbox in the request's transaction
-(stream ``workspace.events``); the relay (``python -m contracts.relay --schema workspace``)
+(stream ``workspace.events``); the relay (``python -m chassis.relay --schema workspace``)
 puts it on Redis."""
 
 from __future__ import annotations
 
 import uuid
 
+from chassis.http import current_request_id
+from chassis.outbox import add_event
 from contracts.events import Payload, make_event
-from contracts.http import current_request_id
-from contracts.outbox import add_event
 from contracts.streams import WORKSPACE_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -1,11 +1,11 @@
 """Alembic environment of the workspace schema.
 
-Programmatic use (``contracts.migrations.upgrade_to_head("workspace", url)``) passes the URL;
+Programmatic use (``chassis.migrations.upgrade_to_head("workspace", url)``) passes the URL;
 the CLI (``alembic -c services/workspace/alembic.ini upgrade head``) falls back to
 ``WORKSPACE_DATABASE_URL`` through the service settings."""
 
 from alembic import context
-from contracts.migrations import run_env
+from chassis.migrations import run_env
 from workspace.db import SCHEMA
 from workspace.models import metadata
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from contracts.errors import NotFound
+from chassis.errors import NotFound
 from contracts.events import ProjectRole, TeamRole
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-from contracts.errors import ServiceUnavailable
-from contracts.logging import get_logger
+from chassis.errors import ServiceUnavailable
+from chassis.logging import get_logger
 
 log = get_logger(__name__)
 

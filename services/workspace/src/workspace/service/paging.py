@@ -1,4 +1,4 @@
-"""Keyset pagination over ``(timestamp, uuid)`` sort keys, on top of ``contracts.pagination``
+"""Keyset pagination over ``(timestamp, uuid)`` sort keys, on top of ``chassis.pagination``
 (which signs and decodes the cursor)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from contracts.errors import Unprocessable
-from contracts.pagination import PageParams
+from chassis.errors import Unprocessable
+from chassis.pagination import PageParams
 
 
 def after(params: PageParams, time_column: Any, id_column: Any) -> sa.ColumnElement[bool]:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from contracts.errors import Conflict, Forbidden, NotFound
+from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.logging import get_logger
+from chassis.pagination import PageParams
 from contracts.events import (
     ProjectDeleted,
     TeamCreated,
@@ -22,8 +24,6 @@ from contracts.events import (
     TeamRole,
     TeamUpdated,
 )
-from contracts.logging import get_logger
-from contracts.pagination import PageParams
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from contracts.migrations import create_processed_events
+from chassis.migrations import create_processed_events
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision: str = "0001"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.errors import problem
+from chassis.errors import problem
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from contracts.db import outbox_table, processed_events_table, service_metadata
+from chassis.db import outbox_table, processed_events_table, service_metadata
 
 
 def alembic_config(package: str, database_url: str) -> Config:

@@ -25,6 +25,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import sqlalchemy as sa
 import sqlalchemy.exc
+from contracts.events import Envelope, UnknownEventType, parse_event
+from contracts.streams import dead_letter_stream
 from faststream import AckPolicy, Context, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.message import RedisStreamMessage
@@ -32,11 +34,9 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.db import make_engine, make_session_factory
-from contracts.events import Envelope, UnknownEventType, parse_event
-from contracts.logging import configure_logging, get_logger, request_id_var
-from contracts.settings import ServiceSettings
-from contracts.streams import dead_letter_stream
+from chassis.db import make_engine, make_session_factory
+from chassis.logging import configure_logging, get_logger, request_id_var
+from chassis.settings import ServiceSettings
 
 log = get_logger(__name__)
 

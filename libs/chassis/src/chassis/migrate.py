@@ -1,4 +1,4 @@
-"""``python -m contracts.migrate <service>``: upgrade the service's schema to head, reading
+"""``python -m chassis.migrate <service>``: upgrade the service's schema to head, reading
 ``<SERVICE>_DATABASE_URL`` like the service itself. The init step before each service starts
 (containers) and what the native launcher does in-process."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from contracts.logging import configure_logging, get_logger
-from contracts.migrations import upgrade_to_head
-from contracts.settings import ServiceSettings
+from chassis.logging import configure_logging, get_logger
+from chassis.migrations import upgrade_to_head
+from chassis.settings import ServiceSettings
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from contracts.errors import NotFound
+from chassis.errors import NotFound
 
 SWAGGER_ASSETS = {"swagger-ui-bundle.js": "application/javascript",
                   "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}

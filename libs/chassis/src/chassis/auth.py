@@ -19,8 +19,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.algorithms import RSAAlgorithm
 
-from contracts.errors import ServiceUnavailable, Unauthorized
-from contracts.logging import get_logger
+from chassis.errors import ServiceUnavailable, Unauthorized
+from chassis.logging import get_logger
 
 log = get_logger(__name__)
 

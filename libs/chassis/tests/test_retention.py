@@ -1,4 +1,4 @@
-"""Stream retention (contracts.retention) against a real Redis: only entries every consumer
+"""Stream retention (chassis.retention) against a real Redis: only entries every consumer
 group is past *and* older than the retention period go."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from contracts.relay import OutboxRelay
-from contracts.retention import parse_id, safe_trim_point, trim_stream
+from chassis.relay import OutboxRelay
+from chassis.retention import parse_id, safe_trim_point, trim_stream
 
 HOUR_MS = 3_600_000
 

@@ -4,9 +4,8 @@ and a NOTIFY that PostgreSQL delivers only at commit, which wakes the relay."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from contracts.events import Envelope
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def notify_channel(schema: str) -> str:

@@ -2,7 +2,7 @@
 
 Redis keeps every stream entry until someone trims it, and trimming with a length cap
 (``XADD MAXLEN``) would drop entries a slow or stopped consumer group has not processed. So
-the relay that produces a stream trims it (:meth:`contracts.relay.OutboxRelay.run`, every few
+the relay that produces a stream trims it (:meth:`chassis.relay.OutboxRelay.run`, every few
 minutes) only below a point every consumer is past:
 
 * for each consumer group: its oldest *pending* entry (delivered, not yet acknowledged; a

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts.logging import get_logger
+from chassis.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)

@@ -17,14 +17,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.auth import TokenVerifier
-from contracts.db import make_engine, make_session_factory
-from contracts.docs import docs_router
-from contracts.errors import install_error_handlers, problem
-from contracts.limits import BodyLimitMiddleware
-from contracts.logging import configure_logging, get_logger, request_id_var
-from contracts.migrations import current_revision, head_revision
-from contracts.settings import ServiceSettings
+from chassis.auth import TokenVerifier
+from chassis.db import make_engine, make_session_factory
+from chassis.docs import docs_router
+from chassis.errors import install_error_handlers, problem
+from chassis.limits import BodyLimitMiddleware
+from chassis.logging import configure_logging, get_logger, request_id_var
+from chassis.migrations import current_revision, head_revision
+from chassis.settings import ServiceSettings
 
 log = get_logger("http")
 

@@ -1,14 +1,14 @@
 """Outbox relay: publishes a service's outbox rows to Redis Streams.
 
-Run one per service: ``python -m contracts.relay --schema boards``. It wakes on the NOTIFY
-that :func:`contracts.outbox.add_event` sends at commit and polls as a backstop. A batch is
+Run one per service: ``python -m chassis.relay --schema boards``. It wakes on the NOTIFY
+that :func:`chassis.outbox.add_event` sends at commit and polls as a backstop. A batch is
 claimed with ``FOR UPDATE SKIP LOCKED``, published, and deleted in the same transaction, so
 a relay killed mid-batch leaves its rows in place: they are published again (at-least-once)
 and consumers drop the duplicates by ``event_id``.
 
 The relay also keeps its stream from growing for ever: every ``trim_interval_seconds`` it
 removes entries every consumer group has processed and that are older than the retention
-period (:mod:`contracts.retention`).
+period (:mod:`chassis.retention`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from collections.abc import Sequence
 
 import psycopg
 import redis.asyncio as aioredis
+from contracts.streams import STREAM_BY_PRODUCER
 from faststream.redis import RedisBroker
 from psycopg.rows import dict_row
 
-from contracts.logging import configure_logging, get_logger
-from contracts.outbox import notify_channel
-from contracts.retention import trim_stream
-from contracts.settings import ServiceSettings
-from contracts.streams import STREAM_BY_PRODUCER
+from chassis.logging import configure_logging, get_logger
+from chassis.outbox import notify_channel
+from chassis.retention import trim_stream
+from chassis.settings import ServiceSettings
 
 log = get_logger(__name__)
 

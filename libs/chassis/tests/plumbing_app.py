@@ -13,11 +13,11 @@ import sys
 import uuid
 
 import sqlalchemy as sa
-from contracts.consumer import EventConsumer
-from contracts.db import outbox_table, processed_events_table, service_metadata
+from chassis.consumer import EventConsumer
+from chassis.db import outbox_table, processed_events_table, service_metadata
+from chassis.relay import OutboxRelay
+from chassis.settings import ServiceSettings
 from contracts.events import Envelope, UserRegistered, make_event
-from contracts.relay import OutboxRelay
-from contracts.settings import ServiceSettings
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SCHEMA = "plumbing"

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
-from contracts.errors import Unprocessable
+from chassis.errors import Unprocessable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from contracts.consumer import EventConsumer
-from contracts.db import make_engine, make_session_factory
-from contracts.outbox import add_event
-from contracts.relay import OutboxRelay
-from contracts.settings import ServiceSettings
+from chassis.consumer import EventConsumer
+from chassis.db import make_engine, make_session_factory
+from chassis.outbox import add_event
+from chassis.relay import OutboxRelay
+from chassis.settings import ServiceSettings
 from contracts.streams import dead_letter_stream
 
 HERE = Path(__file__).parent

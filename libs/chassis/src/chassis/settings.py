@@ -37,9 +37,9 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = 1.0
     relay_batch_size: int = 200
     # The relay trims its stream below what every consumer group has processed, keeping at
-    # least this much history for groups created later and for replays (contracts.retention).
+    # least this much history for groups created later and for replays (chassis.retention).
     stream_retention_hours: float = Field(default=168, ge=0)
-    # Signs pagination cursors (contracts.pagination); set a random value in production.
+    # Signs pagination cursors (chassis.pagination); set a random value in production.
     cursor_secret: str = DEV_CURSOR_SECRET
     # Where other services answer (read-through on a read-model miss; never via the gateway).
     identity_url: str = "http://127.0.0.1:8001"
