@@ -6,7 +6,8 @@
  *                 an RS256 access token and answers 200 + X-User-Id, or 401 + X-Auth-Error
  *                 (+ X-Auth-Unavailable when identity's keys cannot be fetched), with
  *                 X-Auth-Cache-Until (unix time) when the answer may be remembered.
- *   healthz(r)    js_content of /healthz: readiness of every service, in parallel.
+ *   healthz(r)    js_content of /healthz: readiness of every service and the heartbeat
+ *                 state of every worker kind, asked of the services in parallel.
  *
  * Written for njs 0.7.9: no destructuring, classes or for-of; RSA keys can only be imported
  * as SPKI (not JWK), so the SPKI DER is built from the JWK's n and e below.
@@ -30,7 +31,6 @@ function validatorModule() {
     const CLOCK_SKEW_SECONDS = 60;           // tolerated for iat in the future
     const MAX_CACHE_SECONDS = 300;           // a valid token is re-validated at least this often
     const REJECT_CACHE_SECONDS = 5;          // a rejection is remembered this long
-    const HEALTH_SERVICES = ['identity', 'workspace', 'boards', 'notifier'];
 
     const BASE64URL = /^[A-Za-z0-9_-]+$/;
     const BEARER = /^Bearer +([A-Za-z0-9_.-]+)$/i;
@@ -266,31 +266,60 @@ function validatorModule() {
 
     /* ---- /healthz ------------------------------------------------------------------ */
 
+    /* Each service's /health/ready: its status, and in its body the state of each of its
+     * worker kinds from their heartbeats. /healthz is 200 only when every service is ready
+     * and every worker kind is alive; otherwise a 503 naming what is not. */
+    function workerStates(reply) {
+        try {
+            const body = JSON.parse(reply.responseText || '{}');
+            return body.workers || {};
+        } catch (e) {
+            return {};
+        }
+    }
+
     async function readiness(r) {
-        const statuses = await Promise.all(HEALTH_SERVICES.map(function (name) {
+        // The services with a health endpoint, from the config (generated from the topology).
+        const names = (r.variables.health_services || '').split(' ').filter(function (n) {
+            return n;
+        });
+        const replies = await Promise.all(names.map(function (name) {
             return r.subrequest('/_health/' + name, {method: 'GET'})
-                .then(function (reply) { return reply.status; },
-                      function () { return 0; });
+                .then(function (reply) { return reply; },
+                      function () { return null; });
         }));
         const services = {};
+        const workers = {};
         const failing = [];
-        HEALTH_SERVICES.forEach(function (name, i) {
-            if (statuses[i] === 200) {
+        if (names.length === 0) {
+            failing.push('no services configured');
+        }
+        names.forEach(function (name, i) {
+            const reply = replies[i];
+            const status = reply ? reply.status : 0;
+            if (status === 200) {
                 services[name] = 'ok';
             } else {
-                services[name] = 'unavailable (' + (statuses[i] || 'no answer') + ')';
+                services[name] = 'unavailable (' + (status || 'no answer') + ')';
                 failing.push(name);
             }
+            const states = reply ? workerStates(reply) : {};
+            Object.keys(states).forEach(function (kind) {
+                workers[name + '-' + kind] = String(states[kind]);
+                if (states[kind] !== 'ok' && status === 200) {
+                    failing.push(name + '-' + kind);
+                }
+            });
         });
         if (failing.length === 0) {
             r.headersOut['Content-Type'] = 'application/json';
-            r.return(200, JSON.stringify({status: 'ok', services: services}));
+            r.return(200, JSON.stringify({status: 'ok', services: services, workers: workers}));
             return;
         }
         r.headersOut['Content-Type'] = 'application/problem+json';
         r.return(503, JSON.stringify({
             type: 'about:blank', title: 'Service Unavailable', status: 503,
-            detail: 'Not ready: ' + failing.join(', '), services: services,
+            detail: 'Not ready: ' + failing.join(', '), services: services, workers: workers,
         }));
     }
 

@@ -38,6 +38,7 @@ class StubService:
         self.name = name
         self.jwks = jwks
         self.ready = True
+        self.workers: dict[str, str] = {}   # worker kind -> heartbeat state, in /health/ready
         self.hits: list[dict[str, Any]] = []
         self.jwks_hits = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -85,7 +86,8 @@ class StubService:
                     return
                 if self.path == "/health/ready":
                     self._reply(200 if stub.ready else 503,
-                                {"status": "ready" if stub.ready else "not ready"})
+                                {"status": "ready" if stub.ready else "not ready",
+                                 "workers": stub.workers})
                     return
                 hit = {"service": stub.name, "method": self.command, "path": self.path,
                        "headers": {k.lower(): v for k, v in self.headers.items()},

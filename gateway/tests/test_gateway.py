@@ -10,17 +10,19 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from devstack.gateway import render_template
+from devstack.topology import load as load_topology
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def client(gateway) -> httpx.Client:
+def client(gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=10) as c:
         yield c
 
@@ -364,7 +366,8 @@ def test_jwks_is_public(client, keys):
 
 @pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/boards", "/api/v1/boardsx",
                                   "/health/ready", "/health/live", "/", "/docs/nope/x",
-                                  "/_auth", "/_problem/401", "/_health/boards"])
+                                  "/_auth", "/_problem", "/_problem/401", "/_health/boards",
+                                  "/_health/"])
 def test_unknown_paths_are_404_problem(client, path, boards):
     before = len(boards.hits)
     assert_problem(client.get(path), 404)
@@ -414,18 +417,43 @@ def test_healthz_names_failing_services(client):
 
 
 def test_healthz_ok_when_every_service_is_ready(make_gateway, make_stub, keys):
+    # Every service with a health endpoint (topology.toml); test_topology.py pins which
+    # ones /healthz asks.
     stubs = {name: make_stub(name, jwks=keys.jwks if name == "identity" else None)
-             for name in ("identity", "workspace", "boards", "notifier")}
+             for name in load_topology().health_services}
     gw = make_gateway({name: stub.address for name, stub in stubs.items()})
     with httpx.Client(base_url=gw.url, timeout=10) as c:
         response = c.get("/healthz")
         assert response.status_code == 200, response.text
         assert response.headers["content-type"] == "application/json"
-        assert response.json() == {"status": "ok", "services": {
-            "identity": "ok", "workspace": "ok", "boards": "ok", "notifier": "ok"}}
+        body = response.json()
+        assert body == {"status": "ok", "services": dict.fromkeys(body["services"], "ok"),
+                        "workers": {}}
+        assert {"identity", "workspace", "boards", "notifier"} <= set(body["services"])
         stubs["boards"].ready = False
         body = assert_problem(c.get("/healthz"), 503)
         assert body["detail"] == "Not ready: boards"
+
+
+def test_healthz_names_every_worker_kind_and_fails_on_a_dead_one(make_gateway, make_stub,
+                                                                  keys):
+    """The services report their worker kinds' heartbeat states in /health/ready."""
+    stubs = {name: make_stub(name, jwks=keys.jwks if name == "identity" else None)
+             for name in load_topology().health_services}
+    stubs["boards"].workers = {"relay": "ok", "consumer": "ok"}
+    stubs["notifier"].workers = {"consumer": "ok", "mailer": "ok"}
+    gw = make_gateway({name: stub.address for name, stub in stubs.items()})
+    with httpx.Client(base_url=gw.url, timeout=10) as c:
+        response = c.get("/healthz")
+        assert response.status_code == 200, response.text
+        assert response.json()["workers"] == {
+            "boards-relay": "ok", "boards-consumer": "ok", "notifier-consumer": "ok",
+            "notifier-mailer": "ok"}
+        stubs["notifier"].workers["mailer"] = "failing: no heartbeat for 31s"
+        body = assert_problem(c.get("/healthz"), 503)
+        assert body["detail"] == "Not ready: notifier-mailer"
+        assert body["services"]["notifier"] == "ok"
+        assert body["workers"]["notifier-mailer"] == "failing: no heartbeat for 31s"
 
 
 # -- rendering -------------------------------------------------------------------------------

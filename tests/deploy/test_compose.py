@@ -2,8 +2,9 @@
 .env.example and the gateway's entrypoint.
 
 No Docker engine runs here. What can be checked without one is checked: the compose file is
-parsed and cross-checked against the code (the native launcher's table of processes, each
-service's settings class, the gateway template's placeholders); Dockerfiles are parsed; the
+parsed and cross-checked against the code (topology.toml, the table of processes the native
+launcher runs too; each service's settings class, the gateway template's placeholders; more
+checks against topology.toml in test_topology.py); Dockerfiles are parsed; the
 entrypoint renders the real template and nginx checks the result; and Debian's
 ``docker-compose`` (v1.29) validates the file offline when it is installed (``make prereqs``
 installs it)."""
@@ -26,7 +27,7 @@ import pytest
 import yaml
 from chassis.settings import ServiceSettings
 from devstack.infra import DEBIAN_PACKAGES, NGINX_MODULES, nginx_modules_dir
-from devstack.stack import SERVICES as NATIVE_SERVICES
+from devstack.topology import load as load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -35,7 +36,8 @@ GATEWAY_DOCKERFILE = ROOT / "gateway" / "Dockerfile"
 SERVICE_DOCKERFILE = ROOT / "services" / "Dockerfile"
 ENTRYPOINT = ROOT / "gateway" / "docker-entrypoint.sh"
 TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
-SERVICE_NAMES = [spec.name for spec in NATIVE_SERVICES]
+TOPOLOGY = load_topology()   # topology.toml: what runs (the native launcher runs the same)
+SERVICE_NAMES = list(TOPOLOGY.names)
 INFRA = {"postgres", "redis", "mailpit", "gateway"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 # Settings whose development default would be wrong in a container: compose must set them.
@@ -214,8 +216,8 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def workers_of(service: str) -> dict[str, list[str]]:
-    spec = next(s for s in NATIVE_SERVICES if s.name == service)
-    return {f"{service}-{role}": args for role, args in spec.workers.items()}
+    workers = TOPOLOGY.service(service).worker_argv
+    return {f"{service}-{role}": args for role, args in workers.items()}
 
 
 def containers_of(service: str) -> list[str]:
@@ -237,7 +239,8 @@ def test_every_part_of_the_architecture_has_a_container(services: dict[str, Any]
     for name in SERVICE_NAMES:
         expected |= set(containers_of(name))
     assert set(services) == expected
-    assert len(expected) == 4 + 5 * 2 + 10   # infra, API + migrate per service, 10 workers
+    workers = sum(len(s.workers) for s in TOPOLOGY.services)
+    assert len(expected) == len(INFRA) + 2 * len(SERVICE_NAMES) + workers   # API + migrate
 
 
 def test_infrastructure_images(services: dict[str, Any]) -> None:
@@ -576,8 +579,11 @@ def nginx_binary() -> str | None:
 
 
 def entrypoint_env(tmp_path: Path) -> dict[str, str]:
-    """The image's defaults, with paths of this machine and upstreams that resolve here."""
+    """The image's defaults and compose's upstreams (as the image runs), with paths of this
+    machine and upstreams that resolve here."""
     env = Dockerfile.parse(GATEWAY_DOCKERFILE).env()
+    env.update({s.upstream_variable: "" for s in TOPOLOGY.services
+                if s.name in TOPOLOGY.gateway_upstreams})
     env.update({
         "PATH": os.environ["PATH"] + ":/usr/sbin",
         "GATEWAY_TEMPLATE": str(TEMPLATE),

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from devstack.gateway import GatewayRates
 from devstack.infra import ScratchArea
 from devstack.stack import Stack
 from devstack.testing import User, register_and_login
 
 # Generous gateway limits for the suite; the rate-limit tests use their own addresses/keys.
-TEST_RATES = {"auth_rate": "200r/s", "auth_burst": 400, "api_rate": "1000r/s",
-              "api_burst": 2000}
+TEST_RATES: GatewayRates = {"auth_rate": "200r/s", "auth_burst": 400,
+                             "api_rate": "1000r/s", "api_burst": 2000}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 __all__ = ["User"]
 

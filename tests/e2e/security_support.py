@@ -1,11 +1,10 @@
 """Shared helpers for the security and bad-input tests (tests/e2e/test_security_*.py and
 tests/resilience/test_fuzz.py, test_payload_edges.py).
 
-Not a test module and not a conftest: test files import it by path, because pytest runs with
-``--import-mode=importlib`` (sibling modules are not importable by name)::
+Not a test module and not a conftest: a module of the ``tests.e2e`` package (pytest puts the
+repository root on the import path), imported by name::
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # from resilience/
-    import security_support as sec
+    from tests.e2e import security_support as sec
 """
 
 from __future__ import annotations
@@ -26,14 +25,16 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devstack.gateway import GatewayRates
 from devstack.stack import Stack
-from devstack.testing import User, ok, register_and_login
+from devstack.testing import User, register_and_login
+from devstack.testing import ok as ok  # re-exported: the tests call sec.ok(...)
 
 ISSUER = "kanban-identity"
 AUDIENCE = "kanban"
 # Same shape as tests/e2e/conftest.py's TEST_RATES, higher still: fuzzing sends bursts.
-FUZZ_RATES = {"auth_rate": "1000r/s", "auth_burst": 5000, "api_rate": "5000r/s",
-              "api_burst": 20000}
+FUZZ_RATES: GatewayRates = {"auth_rate": "1000r/s", "auth_burst": 5000,
+                             "api_rate": "5000r/s", "api_burst": 20000}
 STACK_ENV = {
     # Cheap hashing keeps registration fast in tests; production uses the defaults.
     "IDENTITY_ARGON2_TIME_COST": "1",

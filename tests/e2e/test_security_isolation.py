@@ -14,18 +14,17 @@ is covered by the "open" calls (the caller's own data, which must not leak B's).
 
 from __future__ import annotations
 
-import sys
+import functools
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from devstack.testing import User
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import security_support as sec  # noqa: E402
+from tests.e2e import security_support as sec
 
 ROLES = ["team_owner", "team_admin", "team_member", "project_admin", "project_editor",
          "project_viewer"]
@@ -48,7 +47,7 @@ class Case:
 
 
 @pytest.fixture(scope="module")
-def api(stack) -> httpx.Client:  # module-scoped (the conftest's is per test)
+def api(stack) -> Iterator[httpx.Client]:  # module-scoped (the conftest's is per test)
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         yield client
 
@@ -96,8 +95,8 @@ def world(api: httpx.Client) -> dict:
     # B's data below is isolation, not a broken setup.
     for role, user in users.items():
         expected = 404 if role == "team_member" else 200
-        sec.until(lambda u=user, e=expected: api.get(f"/api/v1/tasks/{a.task['id']}",
-                                                     headers=u.headers).status_code == e)
+        sec.until(functools.partial(_answers, api, f"/api/v1/tasks/{a.task['id']}", user,
+                                    expected))
     b_state = _snapshot(api, owner_b, member_b, b)
     secrets = {
         "team_b id": b.team["id"], "team_b name": b.team["name"],
@@ -118,6 +117,10 @@ def world(api: httpx.Client) -> dict:
     }
     return {"a": a, "b": b, "users": users, "owner_b": owner_b, "member_b": member_b,
             "notification_b": notes[0], "b_state": b_state, "secrets": secrets}
+
+
+def _answers(api: httpx.Client, path: str, user: User, status: int) -> bool:
+    return api.get(path, headers=user.headers).status_code == status
 
 
 def _snapshot(api: httpx.Client, owner_b: User, member_b: User, b: sec.World) -> dict:

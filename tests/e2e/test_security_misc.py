@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -23,8 +25,7 @@ from devstack.infra import free_port
 from devstack.testing import User, assert_problem, unique_email
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import security_support as sec  # noqa: E402
+from tests.e2e import security_support as sec
 
 AUTH = "/api/v1/auth"
 ME = "/api/v1/users/me"
@@ -55,7 +56,7 @@ def new_password() -> str:
 
 
 @pytest.fixture(scope="module")
-def api(stack) -> httpx.Client:
+def api(stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         yield client
 
@@ -220,7 +221,8 @@ def _clean_production(service: str) -> dict:
 
 
 # (service, field overrides that bring back one development default, expected words)
-DEV_DEFAULTS = [
+# (service, settings that keep one development default, words of the refusal)
+DEV_DEFAULTS: list[tuple[str, dict[str, Any], str]] = [
     *[(svc, {"debug": True}, "debug") for svc in SETTINGS],
     *[(svc, {"database_url": None}, "database_url") for svc in SETTINGS],
     *[(svc, {"cursor_secret": None}, "cursor_secret") for svc in SETTINGS],
@@ -369,12 +371,12 @@ def test_no_secret_appears_in_any_log(stack, api):
     needles = {label: value for label, value in needles.items() if len(value) >= 8}
     found: list[str] = []
     files = _log_files(stack)
-    for path in files:
-        text = path.read_text(errors="replace")
+    for log_file in files:
+        text = log_file.read_text(errors="replace")
         for label, value in needles.items():
             if value in text:
                 line = next((ln for ln in text.splitlines() if value in ln), "")
-                found.append(f"{path.relative_to(stack.state_dir)}: {label}: {line[:300]}")
+                found.append(f"{log_file.relative_to(stack.state_dir)}: {label}: {line[:300]}")
     # The control: the logs were really read and are current (the access log names the user).
     access = stack.gateway.access_log.read_text()
     assert user.id in access, "access log not flushed/read: the check would prove nothing"

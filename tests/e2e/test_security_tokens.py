@@ -5,15 +5,11 @@ token). The scheduler has no protected (nor public) HTTP routes, only health: sk
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import jwt
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import security_support as sec  # noqa: E402
+from tests.e2e import security_support as sec
 
 # One protected route per service; "{project}" is a project the user can see.
 ROUTES = {

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from devstack.gateway import GatewayRates
 from devstack.infra import ScratchArea
 from devstack.stack import Stack
 
@@ -31,8 +32,8 @@ RESILIENCE_ENV = {
     "NOTIFIER_SMTP_TIMEOUT_SECONDS": "3",
 }
 # Generous gateway limits: the workload and the probes must never be rate limited.
-RESILIENCE_RATES = {"auth_rate": "500r/s", "auth_burst": 1000, "api_rate": "2000r/s",
-                    "api_burst": 4000}
+RESILIENCE_RATES: GatewayRates = {"auth_rate": "500r/s", "auth_burst": 1000,
+                                   "api_rate": "2000r/s", "api_burst": 4000}
 
 
 @pytest.fixture(scope="module")

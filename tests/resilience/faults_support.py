@@ -3,11 +3,10 @@ project, a board with three lists), a write workload that runs in background thr
 fault happens, and the checks that compare what the HTTP answers acknowledged with the state
 of every service (PostgreSQL schemas, Redis streams and groups, the SMTP sink's files).
 
-Not a test module and not a conftest: test files import it by path (pytest runs with
-``--import-mode=importlib``)::
+Not a test module and not a conftest: a module of the ``tests.resilience`` package (pytest puts
+the repository root on the import path), imported by name::
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import faults_support as fs
+    from tests.resilience import faults_support as fs
 
 Vocabulary: an operation is *acknowledged* when its HTTP answer was 2xx (the service committed
 before answering); *uncertain* when it got a 5xx or no answer (the commit may or may not have
@@ -35,15 +34,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
 import redis
 from devstack.stack import Stack
-from devstack.testing import User, created, register_and_login
+from devstack.testing import User, created, register_and_login, stream_entries
 from faststream.redis.parser.binary import BinaryMessageFormatV1
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 # Who consumes which stream (consumer group = service name). The checks demand every event
 # of a stream in the processed_events table of every group listed here.
@@ -55,8 +54,8 @@ STREAM_GROUPS = {
 }
 GROUPS = ("workspace", "boards", "notifier", "scheduler")
 OUTBOX_SCHEMAS = ("identity", "workspace", "boards", "scheduler")
-# /healthz of the gateway covers the routed services; the scheduler is checked directly.
-GATEWAY_SERVICES = ("identity", "workspace", "boards", "notifier")
+# /healthz of the gateway covers every service with a health endpoint (from the topology).
+GATEWAY_SERVICES = ("identity", "workspace", "boards", "notifier", "scheduler")
 DEAD_LETTERED = "dead letter:"   # prefix of a problem that no amount of waiting fixes
 OUTAGE_ANSWER_SECONDS = 10.0   # "answers quickly" during an outage, generous for slow CI
 
@@ -98,12 +97,23 @@ def libpq(stack: Stack) -> str:
     return stack.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def db(stack: Stack) -> psycopg.Connection:
+def db(stack: Stack) -> psycopg.Connection[DictRow]:
     return psycopg.connect(libpq(stack), autocommit=True, row_factory=dict_row,
                            connect_timeout=3)
 
 
+Row = TypeVar("Row")
+
+
+def one(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always returns one (an aggregate, EXISTS)."""
+    row = cursor.fetchone()
+    assert row is not None, "the query returned no row"
+    return row
+
+
 def rds(stack: Stack) -> redis.Redis:
+    """A client without ``decode_responses``: keys and values come back as bytes."""
     return redis.Redis.from_url(stack.redis.url, socket_timeout=5, socket_connect_timeout=3)
 
 
@@ -153,8 +163,8 @@ class World:
     list_ids: list[str]
     project_name: str
     names: dict[str, str]            # user id -> full name as last acknowledged
+    baseline: Baseline               # the platform before the world was made
     expected_notifications: Counter = field(default_factory=Counter)
-    baseline: Baseline | None = None   # the platform before the world was made
 
     @property
     def owner(self) -> User:
@@ -675,8 +685,8 @@ def republish_last(stack: Stack, stream: str) -> None:
     publishing a batch and deleting it from the outbox (at-least-once). Used to have an event
     certainly arrive while a consumer's database is away."""
     client = rds(stack)
-    [(_, fields)] = client.xrevrange(stream, count=1)
-    client.xadd(stream, fields)
+    [(_, fields)] = stream_entries(client.xrevrange(stream, count=1))
+    client.xadd(stream, {key: value for key, value in fields.items()})
     client.close()
 
 
@@ -684,7 +694,8 @@ def outbox_not_empty(stack: Stack, schema: str) -> Callable[[], bool]:
     conn = psycopg.connect(libpq(stack), autocommit=True)
 
     def check() -> bool:
-        return conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{schema}".outbox)').fetchone()[0]
+        exists: bool = one(conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{schema}".outbox)'))[0]
+        return exists
 
     return check
 
@@ -693,8 +704,9 @@ def mail_in_flight(stack: Stack) -> Callable[[], bool]:
     conn = psycopg.connect(libpq(stack), autocommit=True)
 
     def check() -> bool:
-        return conn.execute("SELECT EXISTS (SELECT 1 FROM notifier.email_outbox "
-                            "WHERE status = 'sending')").fetchone()[0]
+        exists: bool = one(conn.execute("SELECT EXISTS (SELECT 1 FROM notifier.email_outbox "
+                                        "WHERE status = 'sending')"))[0]
+        return exists
 
     return check
 
@@ -729,7 +741,7 @@ def all_ready(stack: Stack, api: httpx.Client) -> list[str]:
 def stream_events(client: redis.Redis, stream: str, after: str | None = None) -> list[dict]:
     """The envelopes in ``stream`` (after entry ``after``), FastStream's framing removed."""
     events = []
-    for _, fields in client.xrange(stream, min=f"({after}" if after else "-"):
+    for _, fields in stream_entries(client.xrange(stream, min=f"({after}" if after else "-")):
         body, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
         events.append(json.loads(body))
     return events
@@ -748,12 +760,13 @@ def eml_message_ids(mail_dir: Path) -> Counter:
 
 
 def resent_after_lease(stack: Stack) -> set[str]:
-    """Message-IDs the mailer logged as sent again after a dead mailer's lease ran out: the
-    documented window where the same message (same Message-ID and Date) may arrive twice."""
+    """Message-IDs the mailer logged as sent again, after a dead mailer's lease ran out or
+    after a send whose answer it did not get (the server may have accepted it): the
+    documented windows where the same message (same Message-ID and Date) may arrive twice."""
     log = stack.state_dir / "logs" / "notifier-mailer.log"
     ids = set()
     for line in log.read_text(errors="replace").splitlines():
-        if "email_resend_after_lease" in line:
+        if "email_resend_after_lease" in line or "email_retry_scheduled" in line:
             with contextlib.suppress(ValueError, KeyError):
                 ids.add(json.loads(line)["message_id"])
     return ids
@@ -774,13 +787,13 @@ def baseline(stack: Stack) -> Baseline:
     client = rds(stack)
     last = {}
     for stream in STREAM_GROUPS:
-        entries = client.xrevrange(stream, count=1)
+        entries = stream_entries(client.xrevrange(stream, count=1))
         last[stream] = entries[0][0].decode() if entries else None
     dead = {group: client.xlen(f"{group}.dead-letter") for group in GROUPS}
     client.close()
     with db(stack) as conn:
-        email_id = conn.execute("SELECT coalesce(max(id), 0) AS n "
-                                "FROM notifier.email_outbox").fetchone()["n"]
+        email_id = one(conn.execute("SELECT coalesce(max(id), 0) AS n "
+                                    "FROM notifier.email_outbox"))["n"]
     return Baseline(stream_ids=last, dead_letters=dead, email_id=email_id,
                     eml_files=frozenset(stack.smtp.mail_dir.glob("*.eml")))
 
@@ -795,7 +808,7 @@ def pipeline_problems(stack: Stack, since: Baseline, *,
     client = rds(stack)
     with db(stack) as conn:
         for schema in OUTBOX_SCHEMAS:
-            n = conn.execute(f'SELECT count(*) AS n FROM "{schema}".outbox').fetchone()["n"]
+            n = one(conn.execute(f'SELECT count(*) AS n FROM "{schema}".outbox'))["n"]
             if n:
                 problems.append(f"{schema}.outbox holds {n} unpublished events")
         for stream, groups in STREAM_GROUPS.items():
@@ -810,7 +823,8 @@ def pipeline_problems(stack: Stack, since: Baseline, *,
                 if info[group].get("lag"):
                     problems.append(f"{stream}/{group}: {info[group]['lag']} not delivered")
         for group in GROUPS:
-            dead = client.xrange(f"{group}.dead-letter")[since.dead_letters[group]:]
+            dead = stream_entries(client.xrange(f"{group}.dead-letter"))[
+                since.dead_letters[group]:]
             if dead:
                 first = {k.decode(): v.decode()[:300] for k, v in dead[0][1].items()
                          if k != b"body"}

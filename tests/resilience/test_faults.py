@@ -14,18 +14,16 @@ docs/adr/0006-fault-tolerance.md."""
 
 from __future__ import annotations
 
-import sys
+import functools
 import time
 import zlib
-from pathlib import Path
 
 import httpx
 import pytest
 from devstack.stack import Stack
 from devstack.testing import assert_problem
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import faults_support as fs  # noqa: E402
+from tests.resilience import faults_support as fs
 
 SETTLE_SECONDS = 90          # the backlog must drain within this (it takes a few seconds)
 DOWN_SECONDS = 2.0           # how long a killed process stays dead while writes go on
@@ -110,7 +108,7 @@ def test_relay_killed_mid_stream(stack: Stack, api: httpx.Client, world: fs.Worl
                               fs.outbox_not_empty(stack, service))
         time.sleep(DOWN_SECONDS)
         with fs.db(stack) as conn:
-            backlog = conn.execute(f"SELECT count(*) AS n FROM {service}.outbox").fetchone()["n"]
+            backlog = fs.one(conn.execute(f"SELECT count(*) AS n FROM {service}.outbox"))["n"]
         print(f"{service} relay killed with rows to publish: {caught}; backlog {backlog}")
         if service == "boards":   # every task write adds one: the outage was felt
             assert backlog > 0
@@ -146,8 +144,8 @@ def test_mailer_killed_mid_send(stack: Stack, api: httpx.Client, world: fs.World
 def assert_not_ready(stack: Stack, api: httpx.Client, dependency: str) -> None:
     """Every service says not ready, naming ``dependency``, quickly; so does /healthz."""
     for name, svc in stack.services.items():
-        response, seconds = fs.timed(lambda u=svc.url: httpx.get(f"{u}/health/ready",
-                                                                   timeout=30))
+        response, seconds = fs.timed(
+            functools.partial(httpx.get, f"{svc.url}/health/ready", timeout=30))
         body = assert_problem(response, 503)
         assert dependency in body["detail"], (name, body)
         assert seconds < fs.OUTAGE_ANSWER_SECONDS, (name, seconds)
@@ -184,8 +182,10 @@ def test_redis_restart(stack: Stack, api: httpx.Client, world: fs.World,
         stack.redis.stop()
         try:
             assert_not_ready(stack, api, "redis")
-            # Login counts failures in Redis: it cannot answer, and says so at once.
-            assert_quick_503(*fs.timed(lambda: api.post("/api/v1/auth/login", json=login)))
+            # Login counts failures in Redis, and in memory while Redis is away: it stays up.
+            answer, seconds = fs.timed(lambda: api.post("/api/v1/auth/login", json=login))
+            assert answer.status_code == 200, answer.text
+            assert seconds < fs.OUTAGE_ANSWER_SECONDS, seconds
             load.wait_for_ops(10)   # writes go on meanwhile
             time.sleep(max(0.0, down + OUTAGE_SECONDS - time.monotonic()))
         finally:
@@ -299,9 +299,9 @@ def test_smtp_outage(stack: Stack, api: httpx.Client, world: fs.World,
         try:
             def retrying() -> list[str]:
                 with fs.db(stack) as conn:
-                    row = conn.execute(
+                    row = fs.one(conn.execute(
                         "SELECT count(*) AS n FROM notifier.email_outbox WHERE status = "
-                        "'pending' AND attempts > 0 AND last_error IS NOT NULL").fetchone()
+                        "'pending' AND attempts > 0 AND last_error IS NOT NULL"))
                 return [] if row["n"] else ["no e-mail has failed yet"]
 
             # The mailer notices (and will retry); the API does not depend on SMTP.

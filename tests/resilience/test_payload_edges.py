@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,8 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-import security_support as sec  # noqa: E402
+from tests.e2e import security_support as sec
 
 EXAMPLES = 40  # per endpoint
 _AWARE = TypeAdapter(AwareDatetime)
@@ -260,7 +257,7 @@ def payload(draw, endpoint: Endpoint, ids: dict) -> tuple[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def env(scratch) -> dict:
+def env(scratch) -> Iterator[dict]:
     with sec.private_stack(scratch.mktemp("edges-stack")) as stack, \
             httpx.Client(base_url=stack.gateway_url, timeout=60) as api:
         owner = sec.make_user(api, "edges")

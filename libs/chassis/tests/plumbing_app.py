@@ -11,7 +11,9 @@ import os
 import signal
 import sys
 import uuid
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from chassis.consumer import EventConsumer
 from chassis.db import outbox_table, processed_events_table, service_metadata
@@ -71,7 +73,7 @@ def make_consumer(settings: ServiceSettings, name: str | None = None) -> EventCo
 class KillAfterCommitConsumer(EventConsumer):
     """Dies (SIGKILL) after its transaction committed and before the ack."""
 
-    async def process(self, body):  # type: ignore[override]
+    async def process(self, body: Any) -> bool:
         result = await super().process(body)
         os.kill(os.getpid(), signal.SIGKILL)
         return result
@@ -80,7 +82,7 @@ class KillAfterCommitConsumer(EventConsumer):
 class KillMidBatchRelay(OutboxRelay):
     """Publishes part of a batch, then dies (SIGKILL) before deleting the rows."""
 
-    async def publish_batch(self, conn):  # type: ignore[override]
+    async def publish_batch(self, conn: psycopg.AsyncConnection) -> int:
         original = self.broker.publish
         count = 0
 

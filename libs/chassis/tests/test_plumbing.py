@@ -19,10 +19,11 @@ from chassis.outbox import add_event
 from chassis.relay import OutboxRelay
 from chassis.settings import ServiceSettings
 from contracts.streams import dead_letter_stream
+from devstack.testing import stream_entries
+
+from libs.chassis.tests import plumbing_app as app
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-import plumbing_app as app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +111,8 @@ async def test_relay_publishes_on_commit_and_consumer_applies_each_event_once(se
         await wait_until(lambda: _count_effects(settings, 20))
         # Redelivery of every event (e.g. a relay that died after XADD) changes nothing.
         client = aioredis.from_url(settings.redis_url)
-        entries = await client.xrange(app.STREAM)
-        for _, fields in entries:
-            await client.xadd(app.STREAM, fields)
+        for _, fields in stream_entries(await client.xrange(app.STREAM)):
+            await client.xadd(app.STREAM, {key: value for key, value in fields.items()})
         await client.aclose()
         await wait_until(lambda: _no_pending(settings))
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 20
@@ -203,7 +203,7 @@ async def test_poison_message_is_dead_lettered_after_max_attempts(settings):
         dlq = dead_letter_stream(app.GROUP)
         await wait_until(lambda: _stream_length_of(client, dlq, 1), timeout=20)
         await wait_until(lambda: _no_pending(settings))
-        (_, fields), = await client.xrange(dlq)
+        (_, fields), = stream_entries(await client.xrange(dlq))
         await client.aclose()
     assert fields[b"attempts"] == b"3"  # failed max_attempts (3) times, then parked
     assert b"poison message" in fields[b"error"]

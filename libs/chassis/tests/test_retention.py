@@ -31,14 +31,19 @@ def stream() -> str:
 async def add_entries(redis: aioredis.Redis, stream: str, count: int,
                       first_ms: int = 1_000) -> list[str]:
     """``count`` entries with explicit, old ids (1 s apart from ``first_ms``)."""
-    return [await redis.xadd(stream, {"n": str(i)}, id=f"{first_ms + i * 1000}-0")
-            for i in range(count)]
+    ids = []
+    for i in range(count):
+        entry_id = await redis.xadd(stream, {"n": str(i)}, id=f"{first_ms + i * 1000}-0")
+        assert isinstance(entry_id, str)   # the fixture's client decodes responses
+        ids.append(entry_id)
+    return ids
 
 
 async def consume(redis: aioredis.Redis, stream: str, group: str, count: int,
                   ack: int) -> None:
     """Group ``group`` reads ``count`` entries and acknowledges the first ``ack`` of them."""
     entries = await redis.xreadgroup(group, "c1", {stream: ">"}, count=count)
+    assert isinstance(entries, list)   # RESP2: [[stream, [(id, fields), ...]]]
     ids = [entry_id for entry_id, _ in entries[0][1]] if entries else []
     if ids[:ack]:
         await redis.xack(stream, group, *ids[:ack])

@@ -23,7 +23,7 @@ FORBIDDEN = ("chassis", "fastapi", "starlette", "sqlalchemy", "alembic", "fastst
 
 def imported_roots(path: Path) -> set[str]:
     """Top-level package of every absolute import in ``path`` (relative ones stay inside)."""
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)

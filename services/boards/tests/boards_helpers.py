@@ -1,7 +1,11 @@
-"""Factories and helpers of the boards tests (conftest puts this folder on sys.path)."""
+"""Factories and helpers of the boards tests, a module of the ``services.boards.tests`` package::
+
+    from services.boards.tests.boards_helpers import ...
+"""
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -18,13 +22,15 @@ from contracts.events import (
     ProjectMemberAdded,
     ProjectMemberRemoved,
     ProjectMemberRoleChanged,
+    ProjectRole,
     UserRegistered,
     make_event,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.types import Receive, Scope, Send
 
 KID = "test-key"
-ROLES = ("admin", "editor", "viewer")
+ROLES: tuple[ProjectRole, ...] = ("admin", "editor", "viewer")
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict:
@@ -63,7 +69,7 @@ class WorkspaceStub:
         self.calls: list[tuple[uuid.UUID, uuid.UUID]] = []
         self.down = False
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
         if self.down:
             raise httpx.ConnectError("workspace is down")
@@ -164,21 +170,21 @@ class World:
             implicit_admin_ids=[u.id for u in implicit_admins]), actor=admin)
         return project
 
-    async def add_member(self, project: Project, user: User, role: str, *,
+    async def add_member(self, project: Project, user: User, role: ProjectRole, *,
                          actor: User | None = None, implicit: bool = False) -> dict:
         return await self.feed("project.member_added", ProjectMemberAdded(
             project_id=project.id, team_id=project.team_id, project_name=project.name,
             user_id=user.id, email=f"{user.id.hex[:10]}@example.com", full_name=user.name,
             role=role, implicit=implicit), actor=actor or project.admin)
 
-    async def change_role(self, project: Project, user: User, old: str, role: str, *,
-                          actor: User | None = None) -> dict:
+    async def change_role(self, project: Project, user: User, old: ProjectRole,
+                          role: ProjectRole, *, actor: User | None = None) -> dict:
         return await self.feed("project.member_role_changed", ProjectMemberRoleChanged(
             project_id=project.id, team_id=project.team_id, project_name=project.name,
             user_id=user.id, email=f"{user.id.hex[:10]}@example.com", full_name=user.name,
             old_role=old, role=role), actor=actor or project.admin)
 
-    async def remove_member(self, project: Project, user: User, role: str, *,
+    async def remove_member(self, project: Project, user: User, role: ProjectRole, *,
                             actor: User | None = None) -> dict:
         return await self.feed("project.member_removed", ProjectMemberRemoved(
             project_id=project.id, team_id=project.team_id, project_name=project.name,
@@ -221,7 +227,7 @@ class World:
 
     # --- looking at the database ------------------------------------------------------------
 
-    def events(self, event_type: str | None = None, **data: str) -> list[dict]:
+    def events(self, event_type: str | None = None, **data: str) -> builtins.list[dict]:
         """Envelopes in the outbox, oldest first, filtered by type and payload fields."""
         query = "SELECT envelope FROM boards.outbox WHERE true"
         params: dict[str, Any] = {}

@@ -3,47 +3,29 @@
 Permissions are set up the way production sets them up: workspace and identity events go
 through the real consumer (``BoardsConsumer.process``: idempotency table, handlers, one
 transaction). Workspace itself is another service; its read-through endpoint is answered by
-a small in-process stand-in (:class:`boards_helpers.WorkspaceStub`)."""
+a small in-process stand-in (:class:`services.boards.tests.boards_helpers.WorkspaceStub`)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from boards.config import BoardsSettings
 from boards.events.consumer import BoardsConsumer
 from boards.main import create_app
 from chassis.auth import TokenVerifier
-from chassis.migrations import upgrade_to_head
 from cryptography.hazmat.primitives.asymmetric import rsa
-from devstack.pytest_plugin import asgi_client
+from devstack.pytest_plugin import asgi_client, migrated_database
 
-sys.path.insert(0, str(Path(__file__).parent))
-from boards_helpers import KID, Tokens, WorkspaceStub, World  # noqa: E402
+from services.boards.tests.boards_helpers import KID, Tokens, WorkspaceStub, World
 
-
-@pytest.fixture(scope="session")
-def database_url(database_server) -> str:
-    url = database_server.create_database("boards")
-    upgrade_to_head("boards", url)
-    return url
+database_url, db = migrated_database("boards")
 
 
 @pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[sa.Engine]:
-    """A synchronous engine for looking at the tables from outside the service."""
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def tokens() -> Tokens:
-    return Tokens(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+def tokens(signing_key: rsa.RSAPrivateKey) -> Tokens:
+    return Tokens(signing_key)
 
 
 @pytest.fixture

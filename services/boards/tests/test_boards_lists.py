@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from boards_helpers import World, assert_problem
 from contracts.events import parse_event
+
+from services.boards.tests.boards_helpers import World, assert_problem
 
 
 async def test_board_lifecycle_and_events(world: World):
@@ -93,8 +94,9 @@ async def test_board_validation(world: World):
         assert_problem(await world.client.post("/api/v1/boards", json=body, headers=h), 422)
     assert_problem(await world.client.get("/api/v1/boards", headers=h), 422)
     board = await world.board(alice, project)
-    for body in ({}, {"name": None}, {"name": " "}, {"name": "x", "project_id": str(project.id)}):
-        assert_problem(await world.client.patch(f"/api/v1/boards/{board['id']}", json=body,
+    for patch in ({}, {"name": None}, {"name": " "},
+                  {"name": "x", "project_id": str(project.id)}):
+        assert_problem(await world.client.patch(f"/api/v1/boards/{board['id']}", json=patch,
                                                 headers=h), 422)
     # A project nobody told us about and workspace does not know either.
     assert_problem(await world.client.post("/api/v1/boards", json={
@@ -233,7 +235,7 @@ async def test_board_detail_uses_a_constant_number_of_queries(world: World, clie
     for i in range(6):
         target = await world.list(alice, board, f"L{i}")
         await world.task(alice, target, f"t{i}")
-    engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    engine = client._transport.app.state.engine.sync_engine
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args):

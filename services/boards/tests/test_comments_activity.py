@@ -3,8 +3,9 @@ summaries with names from the user directory, newest first, paged)."""
 
 from __future__ import annotations
 
-from boards_helpers import World, assert_problem
 from contracts.events import UserUpdated
+
+from services.boards.tests.boards_helpers import World, assert_problem
 
 
 async def test_comment_lifecycle(world: World):

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 from boards.events.consumer import BoardsConsumer
-from boards_helpers import World, assert_problem
 from contracts.events import (
     ProjectDeleted,
     ProjectMemberAdded,
@@ -22,6 +21,8 @@ from contracts.events import (
 )
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
 from faststream.redis import RedisBroker
+
+from services.boards.tests.boards_helpers import World, assert_problem
 
 
 def _members(world: World, project_id) -> dict[str, str | None]:

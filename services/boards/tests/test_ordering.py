@@ -9,8 +9,9 @@ import uuid
 import sqlalchemy as sa
 from boards.domain import rank
 from boards.service.rebalance import rebalance_long_ranks
-from boards_helpers import World
 from sqlalchemy import event
+
+from services.boards.tests.boards_helpers import World
 
 
 async def _list_state(world: World, list_id: str, user) -> list[dict]:
@@ -85,7 +86,7 @@ async def test_moving_in_a_list_of_1000_tasks_updates_exactly_one_row(world: Wor
     board = await world.board(alice, project)
     target = await world.list(alice, board)
     ids = _seed_tasks(world, project.id, board["id"], target["id"], alice.id, 1000)
-    engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    engine = client._transport.app.state.engine.sync_engine
     task_updates: list[int] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -128,7 +129,7 @@ async def test_rebalancing_shortens_ranks_and_keeps_order_and_versions(world: Wo
             "list_id": target["id"], "after_id": first["id"]}, headers=alice.headers)
     before = await _list_state(world, target["id"], alice)
     assert max(len(t["position"]) for t in before) > 6
-    sessions = client._transport.app.state.sessions  # type: ignore[attr-defined]
+    sessions = client._transport.app.state.sessions
     assert await rebalance_long_ranks(sessions, max_length=6) == 1
     after = await _list_state(world, target["id"], alice)
     assert [t["id"] for t in after] == [t["id"] for t in before]

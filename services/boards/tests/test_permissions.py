@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from boards_helpers import Scenario, User, World, assert_problem
+
+from services.boards.tests.boards_helpers import Scenario, User, World, assert_problem
 
 ROLES = ("admin", "editor", "viewer", "outsider")
 Call = Callable[[World, Scenario, User], Awaitable[httpx.Response]]
@@ -224,7 +225,7 @@ class _HeaderUser(User):
         self._headers = headers
 
     @property
-    def headers(self) -> dict[str, str]:  # type: ignore[override]
+    def headers(self) -> dict[str, str]:
         return self._headers
 
 

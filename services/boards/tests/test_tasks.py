@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-from boards_helpers import World, assert_problem
 from contracts.events import parse_event
+
+from services.boards.tests.boards_helpers import World, assert_problem
 
 
 async def _setup(world: World):

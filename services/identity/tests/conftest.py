@@ -2,49 +2,27 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from chassis.migrations import upgrade_to_head
-from cryptography.hazmat.primitives.asymmetric import rsa
-from devstack.pytest_plugin import asgi_client
+from devstack.pytest_plugin import asgi_client, migrated_database
 from identity.config import IdentitySettings
 from identity.keys import private_key_pem
 from identity.main import create_app
+from pydantic import SecretStr
 
-sys.path.insert(0, str(Path(__file__).parent))
-from identity_helpers import LOW_COST, PASSWORD, unique_email  # noqa: E402
+from services.identity.tests.identity_helpers import LOW_COST, PASSWORD, unique_email
 
-
-@pytest.fixture(scope="session")
-def database_url(database_server) -> str:
-    url = database_server.create_database("identity")
-    upgrade_to_head("identity", url)
-    return url
-
-
-@pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[sa.Engine]:
-    """A synchronous engine for looking at the tables from outside the service."""
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+database_url, db = migrated_database("identity")
 
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str, signing_key, tmp_path) -> IdentitySettings:
     return IdentitySettings(database_url=database_url, redis_url=redis_url,
-                            signing_key_pem=private_key_pem(signing_key).decode(),
+                            signing_key_pem=SecretStr(private_key_pem(signing_key).decode()),
                             state_dir=tmp_path, **LOW_COST)
 
 

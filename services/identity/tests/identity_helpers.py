@@ -1,14 +1,29 @@
-"""Plain helpers of the identity tests (importable: conftest puts this folder on sys.path)."""
+"""Plain helpers of the identity tests, a module of the ``services.identity.tests`` package::
+
+    from services.identity.tests.identity_helpers import ...
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import TypedDict
 
 import httpx
 
 PASSWORD = "correct horse battery"
+
+
+class Argon2Cost(TypedDict):
+    """The Argon2id settings of :class:`identity.config.IdentitySettings`."""
+
+    argon2_time_cost: int
+    argon2_memory_cost: int
+    argon2_parallelism: int
+
+
 # Cheap Argon2id for speed; production refuses such parameters.
-LOW_COST = {"argon2_time_cost": 1, "argon2_memory_cost": 1024, "argon2_parallelism": 1}
+LOW_COST: Argon2Cost = {"argon2_time_cost": 1, "argon2_memory_cost": 1024,
+                        "argon2_parallelism": 1}
 
 
 def unique_email(prefix: str = "user") -> str:

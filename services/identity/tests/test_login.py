@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import jwt
-from identity_helpers import PASSWORD, assert_problem, unique_email
+
+from services.identity.tests.identity_helpers import PASSWORD, assert_problem, unique_email
 
 
 async def test_login_returns_a_token_pair(client, register, settings, signing_key):

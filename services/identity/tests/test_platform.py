@@ -9,6 +9,7 @@ import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,8 +25,9 @@ from identity.keys import (
     private_key_pem,
 )
 from identity.main import create_app
-from identity_helpers import PASSWORD, unique_email
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
+
+from services.identity.tests.identity_helpers import PASSWORD, unique_email
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -93,7 +95,7 @@ def test_production_refuses_development_defaults(monkeypatch):
     message = str(error.value)
     assert "signing key" in message
     assert "development password" in message
-    configured = {"signing_key_file": "/secrets/key.pem", "cursor_secret": "x" * 32,
+    configured: dict[str, Any] = {"signing_key_file": "/secrets/key.pem", "cursor_secret": "x" * 32,
                   "database_url": "postgresql+psycopg://identity:s3cret@db:5432/identity"}
     with pytest.raises(ValidationError, match="argon2"):
         IdentitySettings(environment="production", argon2_memory_cost=1024, **configured)
@@ -139,7 +141,7 @@ def test_configured_keys_take_precedence(tmp_path):
     assert not (tmp_path / "identity").exists()
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(ValueError, match="2048"):
-        load_keyring(IdentitySettings(signing_key_pem=private_key_pem(small).decode()))
+        load_keyring(IdentitySettings(signing_key_pem=SecretStr(private_key_pem(small).decode())))
 
 
 def test_kid_is_the_rfc7638_thumbprint():

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from contracts.events import UserRegistered, parse_event
 from contracts.streams import IDENTITY_EVENTS
-from identity_helpers import PASSWORD, assert_problem, unique_email
+
+from services.identity.tests.identity_helpers import PASSWORD, assert_problem, unique_email
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from identity.keys import jwk_thumbprint, private_key_pem, public_key_pem
-from identity_helpers import assert_problem, bearer
+
+from services.identity.tests.identity_helpers import assert_problem, bearer
 
 
 async def refresh(client, token: str):
@@ -142,7 +143,7 @@ async def test_tokens_from_unknown_keys_or_without_bearer_are_401(client, regist
                                     headers=bearer(forge(stranger, user["id"]))), 401)
     assert_problem(await client.get("/api/v1/users/me"), 401)
     assert_problem(await client.get("/api/v1/users/me", headers=bearer("garbage")), 401)
-    unsigned = jwt.encode({"sub": user["id"]}, key=None, algorithm="none")
+    unsigned = jwt.encode({"sub": user["id"]}, key="", algorithm="none")
     assert_problem(await client.get("/api/v1/users/me", headers=bearer(unsigned)), 401)
 
 

@@ -6,7 +6,8 @@ import uuid
 
 from contracts.events import UserUpdated, parse_event
 from contracts.streams import IDENTITY_EVENTS
-from identity_helpers import PASSWORD, assert_problem, bearer
+
+from services.identity.tests.identity_helpers import PASSWORD, assert_problem, bearer
 
 
 async def test_me_returns_the_signed_in_user(client, signed_in):

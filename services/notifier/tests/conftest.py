@@ -4,11 +4,9 @@ API over httpx's ASGI transport with tokens signed by a test key. No mocks."""
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,43 +15,30 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 from chassis.auth import TokenVerifier
 from chassis.consumer import EventConsumer
-from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope
 from contracts.streams import STREAM_BY_PRODUCER
 from cryptography.hazmat.primitives.asymmetric import rsa
-from devstack.pytest_plugin import asgi_client
+from devstack.pytest_plugin import asgi_client, migrated_database
 from faststream.redis import RedisBroker
 from notifier.config import NotifierSettings
 from notifier.events.consumer import GROUP, build_consumer
 from notifier.main import create_app
 
-sys.path.insert(0, str(Path(__file__).parent))
-from notifier_helpers import AUDIENCE, ISSUER, KID, Mailbox, eventually, sign_token  # noqa: E402
+from services.notifier.tests.notifier_helpers import (
+    AUDIENCE,
+    ISSUER,
+    KID,
+    Mailbox,
+    eventually,
+    sign_token,
+)
 
-
-@pytest.fixture(scope="module")
-def database_url(database_server) -> str:
-    """A fresh database per test module, migrated to head."""
-    url = database_server.create_database("notifier")
-    upgrade_to_head("notifier", url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[sa.Engine]:
-    """A synchronous engine for looking at the tables from outside the service."""
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    yield engine
-    engine.dispose()
+# A fresh database per test module, migrated to head.
+database_url, db = migrated_database("notifier", scope="module")
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def verifier(signing_key) -> TokenVerifier:
+def verifier(signing_key: rsa.RSAPrivateKey) -> TokenVerifier:
     return TokenVerifier(keys={KID: signing_key.public_key()}, issuer=ISSUER, audience=AUDIENCE)
 
 

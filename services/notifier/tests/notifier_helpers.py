@@ -1,4 +1,7 @@
-"""Plain helpers of the notifier tests (importable: conftest puts this folder on sys.path)."""
+"""Plain helpers of the notifier tests, a module of the ``services.notifier.tests`` package::
+
+    from services.notifier.tests.notifier_helpers import ...
+"""
 
 from __future__ import annotations
 
@@ -21,11 +24,13 @@ from contracts.events import (
     CommentChanged,
     Envelope,
     ProjectMemberAdded,
+    ProjectRole,
     Reminder,
     TaskAssigned,
     TaskSnapshot,
     TaskUnassigned,
     TeamMemberAdded,
+    TeamRole,
     UserRegistered,
     UserUpdated,
     make_event,
@@ -152,14 +157,15 @@ class Task:
 
 
 def team_member_added(user: Person, *, actor: uuid.UUID, team_name: str = "Platform",
-                      role: str = "member") -> Envelope:
+                      role: TeamRole = "member") -> Envelope:
     return make_event("team.member_added", TeamMemberAdded(
         team_id=uuid.uuid4(), team_name=team_name, user_id=user.id, email=user.email,
         full_name=user.full_name, role=role), producer="workspace", actor_id=actor)
 
 
 def project_member_added(user: Person, *, actor: uuid.UUID, implicit: bool = False,
-                         project_name: str = "Apollo", role: str = "editor") -> Envelope:
+                         project_name: str = "Apollo",
+                         role: ProjectRole = "editor") -> Envelope:
     return make_event("project.member_added", ProjectMemberAdded(
         project_id=uuid.uuid4(), team_id=uuid.uuid4(), project_name=project_name,
         user_id=user.id, email=user.email, full_name=user.full_name, role=role,

@@ -7,7 +7,14 @@ import time
 import uuid
 
 import pytest
-from notifier_helpers import Person, Task, assert_problem, sign_token, team_member_added
+
+from services.notifier.tests.notifier_helpers import (
+    Person,
+    Task,
+    assert_problem,
+    sign_token,
+    team_member_added,
+)
 
 BASE = "/api/v1/notifications"
 

@@ -14,7 +14,14 @@ from devstack.infra import SmtpSink, free_port
 from notifier.config import NotifierSettings
 from notifier.mailer import Mailer, backoff_seconds
 from notifier.service.email import OutgoingEmail, compose
-from notifier_helpers import Mailbox, Person, Task, eventually, running_mailer
+
+from services.notifier.tests.notifier_helpers import (
+    Mailbox,
+    Person,
+    Task,
+    eventually,
+    running_mailer,
+)
 
 
 class Answer:
@@ -200,7 +207,9 @@ def test_a_title_cannot_inject_headers_and_html_is_escaped():
     message = compose(mail, NotifierSettings())
     assert message["Bcc"] is None
     assert "\n" not in message["Subject"]
-    html = message.get_body(("html",)).get_content()
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    html = html_part.get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from notifier.service.notify import message_id
-from notifier_helpers import (
+
+from services.notifier.tests.notifier_helpers import (
     Person,
     Task,
     eventually,

@@ -3,34 +3,19 @@ and the real scan with an injected clock (no sleeping for hours). No mocks."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from chassis.db import make_engine, make_session_factory
-from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope
+from devstack.pytest_plugin import migrated_database
 from scheduler.config import SchedulerSettings
 from scheduler.events.consumer import build_consumer
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(scope="module")
-def database_url(database_server) -> str:
-    url = database_server.create_database("scheduler")
-    upgrade_to_head("scheduler", url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def db(database_url: str) -> Iterator[sa.Engine]:
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    yield engine
-    engine.dispose()
+# A fresh database per test module, migrated to head.
+database_url, db = migrated_database("scheduler", scope="module")
 
 
 @pytest.fixture

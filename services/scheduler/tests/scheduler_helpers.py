@@ -1,4 +1,7 @@
-"""Plain helpers of the scheduler tests (importable: conftest puts this folder on sys.path)."""
+"""Plain helpers of the scheduler tests, a module of the ``services.scheduler.tests`` package::
+
+    from services.scheduler.tests.scheduler_helpers import ...
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ from contracts.events import (
     Envelope,
     ListChanged,
     ProjectDeleted,
+    Reminder,
     TaskAssigned,
     TaskDueDateChanged,
     TaskSnapshot,
     TaskUnassigned,
     TaskUpdated,
     make_event,
+    parse_event,
 )
 
 
@@ -87,3 +92,10 @@ def reminders(outbox_rows: list[dict], kind: str | None = None) -> list[dict]:
     """The envelopes in the outbox, optionally only ``reminder.<kind>``."""
     envelopes = [row["envelope"] for row in outbox_rows]
     return [e for e in envelopes if kind is None or e["type"] == f"reminder.{kind}"]
+
+
+def reminder_payload(envelope: dict) -> Reminder:
+    """The payload of a reminder envelope of the outbox, validated against contracts."""
+    payload = parse_event(envelope).payload()
+    assert isinstance(payload, Reminder), payload
+    return payload

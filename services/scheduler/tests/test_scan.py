@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from contracts.events import parse_event
 from scheduler.service.scan import scan_once
-from scheduler_helpers import Task, reminders
+
+from services.scheduler.tests.scheduler_helpers import Task, reminder_payload, reminders
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
@@ -27,7 +28,7 @@ async def test_a_task_due_in_an_hour_gets_one_due_soon_then_one_overdue(
     [soon] = reminders(outbox(), "due_soon")
     envelope = parse_event(soon)
     assert envelope.producer == "scheduler" and envelope.actor_id is None
-    payload = envelope.payload()
+    payload = reminder_payload(soon)
     assert payload.task_id == task.task_id and payload.assignee_id == task.assignee_id
     assert payload.due_at == task.due_at and payload.task_title == "Renew the certificate"
     assert payload.project_id == task.project_id
@@ -78,7 +79,7 @@ async def test_changing_the_due_date_re_arms_both_reminders(process, sessions, o
     assert (result.due_soon, result.overdue) == (1, 0)
     result = await scan(sessions, T0 + timedelta(hours=6))
     assert (result.due_soon, result.overdue) == (0, 1)
-    soon = [parse_event(e).payload() for e in reminders(outbox(), "due_soon")]
+    soon = [reminder_payload(e) for e in reminders(outbox(), "due_soon")]
     assert [r.due_at for r in soon] == [T0 + timedelta(hours=1), new_due]
 
     # An edit that does not touch the due date does not re-arm anything.

@@ -11,12 +11,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from contracts.events import parse_event
+from contracts.events import TaskSnapshot, parse_event
 from faststream.redis import RedisBroker
 from scheduler.config import SchedulerSettings
 from scheduler.events.consumer import build_consumer
 from scheduler.scanner import Scanner
-from scheduler_helpers import Task, reminders
+
+from services.scheduler.tests.scheduler_helpers import Task, reminders
 
 
 async def test_two_scanners_one_active_and_the_standby_takes_over(settings, process, outbox):
@@ -63,19 +64,24 @@ async def test_the_clock_offset_setting_moves_the_scanner_in_time(settings, proc
     await process(task.created())
     scanner = Scanner(settings)
     try:
-        assert (await scanner.tick()).due_soon == 0
+        result = await scanner.tick()
+        assert result is not None and result.due_soon == 0
     finally:
         await scanner.close()
     later = settings.model_copy(update={"clock_offset_seconds": 2.5 * 24 * 3600})
     scanner = Scanner(later)
     try:
-        assert (await scanner.tick()).due_soon == 1
+        result = await scanner.tick()
+        assert result is not None and result.due_soon == 1
     finally:
         await scanner.close()
     # Or inject a clock function directly.
-    scanner = Scanner(settings, clock=lambda: task.due_at + timedelta(seconds=1))
+    due = task.due_at
+    assert due is not None
+    scanner = Scanner(settings, clock=lambda: due + timedelta(seconds=1))
     try:
-        assert (await scanner.tick()).overdue == 1
+        result = await scanner.tick()
+        assert result is not None and result.overdue == 1
     finally:
         await scanner.close()
 
@@ -137,7 +143,8 @@ def test_two_scanner_processes_one_active(settings, tmp_path):
 def test_reminder_envelopes_are_valid_events():
     task = Task(due_at=datetime.now(UTC))
     envelope = task.created()
-    assert parse_event(envelope.model_dump(mode="json")).payload().task_id == task.task_id
+    payload = parse_event(envelope.model_dump(mode="json")).payload()
+    assert isinstance(payload, TaskSnapshot) and payload.task_id == task.task_id
 
 
 def test_settings():

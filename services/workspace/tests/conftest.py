@@ -3,25 +3,21 @@ transport, tokens signed with a test key, identity's read-through endpoints from
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from chassis.auth import TokenVerifier
-from chassis.migrations import upgrade_to_head
 from contracts.events import Envelope, parse_event
 from cryptography.hazmat.primitives.asymmetric import rsa
-from devstack.pytest_plugin import asgi_client
+from devstack.pytest_plugin import asgi_client, migrated_database
 from workspace.config import WorkspaceSettings
 from workspace.main import create_app
 
-sys.path.insert(0, str(Path(__file__).parent))
-from workspace_helpers import (  # noqa: E402
+from services.workspace.tests.workspace_helpers import (
     AUDIENCE,
     ISSUER,
     KID,
@@ -34,29 +30,11 @@ from workspace_helpers import (  # noqa: E402
     unique_email,
 )
 
-
-@pytest.fixture(scope="session")
-def database_url(database_server) -> str:
-    url = database_server.create_database("workspace")
-    upgrade_to_head("workspace", url)
-    return url
+database_url, db = migrated_database("workspace")
 
 
 @pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[sa.Engine]:
-    """A synchronous engine for looking at the tables from outside the service."""
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def verifier(signing_key) -> TokenVerifier:
+def verifier(signing_key: rsa.RSAPrivateKey) -> TokenVerifier:
     return TokenVerifier(keys={KID: signing_key.public_key()}, issuer=ISSUER, audience=AUDIENCE)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
-from workspace_helpers import assert_problem
+
+from services.workspace.tests.workspace_helpers import assert_problem
 
 
 def statuses(*responses) -> list[int]:

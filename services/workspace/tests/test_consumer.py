@@ -21,6 +21,7 @@ from chassis.consumer import EventConsumer
 from chassis.relay import OutboxRelay
 from contracts.events import UserRegistered, UserUpdated, make_event, parse_event
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
+from devstack.testing import stream_entries
 from faststream.redis import RedisBroker
 from faststream.redis.parser import BinaryMessageFormatV1
 from workspace.config import WorkspaceSettings
@@ -96,7 +97,7 @@ async def wait_for_async(predicate, timeout: float = 15.0) -> None:
 
 async def group_drained(client: aioredis.Redis) -> bool:
     """Every entry of identity.events read by the group and acknowledged."""
-    last_id = (await client.xrevrange(IDENTITY_EVENTS, count=1))[0][0]
+    last_id = stream_entries(await client.xrevrange(IDENTITY_EVENTS, count=1))[0][0]
     [group] = await client.xinfo_groups(IDENTITY_EVENTS)
     pending = (await client.xpending(IDENTITY_EVENTS, GROUP))["pending"]
     return group["name"] == GROUP.encode() and group["last-delivered-id"] == last_id \
@@ -191,7 +192,7 @@ async def test_the_relay_publishes_workspace_events_that_validate(
         relay.stop()
         await asyncio.wait_for(task, 10)
     client_redis = aioredis.from_url(consumer_settings.redis_url)
-    entries = await client_redis.xrange(WORKSPACE_EVENTS)
+    entries = stream_entries(await client_redis.xrange(WORKSPACE_EVENTS))
     await client_redis.aclose()
     envelopes = []
     for _, fields in entries:

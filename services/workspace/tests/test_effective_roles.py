@@ -7,7 +7,8 @@ Each test replays the events onto a tiny read model and checks it against what t
 from __future__ import annotations
 
 from contracts.events import Envelope
-from workspace_helpers import summary
+
+from services.workspace.tests.workspace_helpers import summary
 
 
 def apply(model: dict[tuple[str, str], str], events: list[Envelope]) -> None:
@@ -46,12 +47,12 @@ async def test_the_event_stream_reproduces_effective_roles(api, client, make_use
     p2 = await api.create_project(team, owner, "P2")
     await api.add_project_member(p1, owner, alice, "viewer")
     model: dict[tuple[str, str], str] = {}
+    applied = {"up_to": mark}   # the outbox id the model has been brought up to
 
     async def check() -> None:
-        apply(model, events_since(check.mark))
-        check.mark = outbox_mark()
+        apply(model, events_since(applied["up_to"]))
+        applied["up_to"] = outbox_mark()
         assert model == await truth(api, [p1, p2], owner)
-    check.mark = mark
 
     await check()
     # Promotion: explicit viewer in P1 -> role_changed; nothing in P2 -> added (implicit).
@@ -105,14 +106,14 @@ async def test_the_event_stream_reproduces_effective_roles(api, client, make_use
     await check()
     # A new project after all that: implicit_admin_ids = current owner + admins.
     p3 = await api.create_project(team, carol, "P3")
-    created = [e for e in events_since(check.mark) if e.type == "project.created"][0]
+    created = [e for e in events_since(applied["up_to"]) if e.type == "project.created"][0]
     assert sorted(created.data["implicit_admin_ids"]) == sorted([str(owner.id), str(carol.id)])
-    apply(model, events_since(check.mark))
-    check.mark = outbox_mark()
+    apply(model, events_since(applied["up_to"]))
+    applied["up_to"] = outbox_mark()
     assert model == await truth(api, [p1, p2, p3], carol)
     # Deleting the team empties the model.
     await client.delete(f"/api/v1/teams/{team['id']}", headers=carol.headers)
-    apply(model, events_since(check.mark))
+    apply(model, events_since(applied["up_to"]))
     assert model == {}
 
 

@@ -10,13 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
+from typing import Protocol
 
 import httpx
 import pytest
-from workspace_helpers import ROLES, TestUser, World, assert_problem, sign_token
 
-Call = Callable[[httpx.AsyncClient, World, TestUser], Awaitable[httpx.Response]]
+from services.workspace.tests.workspace_helpers import (
+    ROLES,
+    World,
+    assert_problem,
+    sign_token,
+)
+
+
+class Caller(Protocol):
+    """Who calls a route: a :class:`TestUser`, or a :class:`BadCaller`."""
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class BadCaller:
+    """A caller sending these headers (a bad token, or none)."""
+
+    headers: dict[str, str]
+
+
+Call = Callable[[httpx.AsyncClient, World, Caller], Awaitable[httpx.Response]]
 
 OK_TEAM = {"owner": 200, "admin": 200, "member": 200, "p_admin": 200, "p_editor": 200,
            "p_viewer": 200, "outsider": 404}
@@ -224,6 +245,6 @@ def bad_tokens(signing_key, make_user) -> dict[str, dict[str, str]]:
 async def test_every_route_requires_a_valid_access_token(client, shared_world, bad_tokens,
                                                          case: Case):
     for kind, headers in bad_tokens.items():
-        response = await case.call(client, shared_world, SimpleNamespace(headers=headers))
+        response = await case.call(client, shared_world, BadCaller(headers))
         assert_problem(response, 401)
         assert response.headers.get("www-authenticate") == "Bearer", kind

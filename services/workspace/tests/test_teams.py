@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from workspace_helpers import assert_problem
+
+from services.workspace.tests.workspace_helpers import assert_problem
 
 
 async def test_create_team_makes_the_caller_owner(client, api, make_user, outbox_mark,

@@ -1,4 +1,7 @@
-"""Plain helpers of the workspace tests (importable: conftest puts this folder on sys.path)."""
+"""Plain helpers of the workspace tests, a module of the ``services.workspace.tests`` package::
+
+    from services.workspace.tests.workspace_helpers import ...
+"""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chassis.db import make_engine, make_session_factory
 from chassis.logging import configure_logging, get_logger, request_id_var
 from chassis.settings import ServiceSettings
+from chassis.worker import Heartbeat
 
 log = get_logger(__name__)
 
@@ -114,11 +115,18 @@ class EventConsumer:
     def app(self) -> FastStream:
         app = FastStream(self.broker)
         app.on_startup(self.create_groups)
+        # FastStream owns this process's loop: the heartbeat says the loop still turns.
+        heartbeat = Heartbeat(self.settings.redis_url, self.group, "consumer")
+
+        async def _start_heartbeat() -> None:
+            heartbeat.start()
 
         async def _dispose() -> None:
+            await heartbeat.stop()
             await self.engine.dispose()
             await self.redis.aclose()
 
+        app.after_startup(_start_heartbeat)
         app.after_shutdown(_dispose)
         return app
 

@@ -4,7 +4,7 @@ processed-events tables every producer/consumer keeps in its own schema."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -74,11 +74,26 @@ def make_engine(database_url: str, *, pool_size: int = 10,
     )
 
 
+# Row locks a read can take: FOR UPDATE (to delete, or change the key) or FOR NO KEY UPDATE
+# (to change other columns; foreign-key checks of other rows are not blocked).
+Lock = Literal["update", "no_key_update"]
+
+
+async def get_row(session: AsyncSession, table: sa.Table, row_id: Any, *,
+                  missing: Exception, lock: Lock | None = None) -> sa.Row[Any]:
+    """The row of ``table`` whose ``id`` is ``row_id``, locked as ``lock`` says; raises
+    ``missing`` (e.g. a 404 :class:`chassis.errors.NotFound`) when there is none."""
+    query = sa.select(table).where(table.c.id == row_id)
+    if lock == "update":
+        query = query.with_for_update()
+    elif lock == "no_key_update":
+        query = query.with_for_update(key_share=True)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise missing
+    return row
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose rows stay readable after commit (no expiry on commit)."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session per request, in one transaction committed when the handler succeeds."""
-    async with factory() as session, session.begin():
-        yield session

@@ -25,6 +25,7 @@ from chassis.limits import BodyLimitMiddleware
 from chassis.logging import configure_logging, get_logger, request_id_var
 from chassis.migrations import current_revision, head_revision
 from chassis.settings import ServiceSettings
+from chassis.worker import worker_states
 
 log = get_logger("http")
 
@@ -163,10 +164,15 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 
 
-def health_router(package: str, schema: str) -> APIRouter:
+def health_router(package: str, schema: str, workers: Sequence[str] = ()) -> APIRouter:
     """``/health/live`` (process up) and ``/health/ready`` (DB, Redis, migrations at head).
     For orchestrators on the service network, not the public API (the gateway does not route
-    them), so they are left out of the OpenAPI document."""
+    them), so they are left out of the OpenAPI document.
+
+    ``/health/ready`` also reports the state of each of the service's ``workers`` kinds from
+    their heartbeats (:mod:`chassis.worker`), for the gateway's ``/healthz``. They do not
+    change its status: an API without its relay still answers requests correctly, and an
+    orchestrator must not take it out of service for that."""
     router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
     head = head_revision(package)
 
@@ -190,10 +196,18 @@ def health_router(package: str, schema: str) -> APIRouter:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
+        states: dict[str, str] = {}
+        if workers and checks["redis"] == "ok":
+            try:
+                states = await worker_states(request.app.state.redis, schema, workers)
+            except Exception as exc:
+                states = dict.fromkeys(workers, f"unknown: {type(exc).__name__}")
+        elif workers:
+            states = dict.fromkeys(workers, "unknown: Redis unavailable")
         if all(v == "ok" for v in checks.values()):
-            return {"status": "ready", "checks": checks}
+            return {"status": "ready", "checks": checks, "workers": states}
         return problem(503, "Not ready: " + ", ".join(k for k, v in checks.items() if v != "ok"),
-                       checks=checks)
+                       checks=checks, workers=states)
 
     return router
 
@@ -207,8 +221,10 @@ def create_service_app(
     description: str = "",
     token_verifier: TokenVerifier | None = None,
     on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
+    workers: Sequence[str] = (),
 ) -> FastAPI:
-    """Build a service app. Routers carry the public paths (``/api/v1/...``)."""
+    """Build a service app. Routers carry the public paths (``/api/v1/...``); ``workers``
+    names the service's worker kinds, whose heartbeats ``/health/ready`` reports."""
     configure_logging(service, settings.log_level)
 
     @asynccontextmanager
@@ -237,7 +253,7 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    app.include_router(health_router(service, service))
+    app.include_router(health_router(service, service, workers))
     app.include_router(docs_router(app, service))
     for router in routers:
         app.include_router(router)

@@ -4,7 +4,9 @@
 base64url JSON of the last row's sort key, signed with an HMAC so a cursor the server did
 not issue is refused with 422 instead of being trusted. The signature also covers the
 query it belongs to (path and filters, not ``limit``): a cursor of one collection, or of the
-same collection with other filters, is refused too instead of paging the wrong list."""
+same collection with other filters, is refused too instead of paging the wrong list.
+
+Every listing pages by key (:func:`keyset_page`), never by offset."""
 
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.errors import Unprocessable
 
@@ -95,3 +102,81 @@ def page_params(
 
 
 Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _python_type(column: sa.ColumnElement[Any]) -> type | None:
+    try:
+        kind: type = column.type.python_type
+    except NotImplementedError:  # a type SQLAlchemy cannot name: take the JSON value as is
+        return None
+    return kind
+
+
+def _key_value(raw: Any, kind: type | None) -> Any:
+    """One value of a decoded cursor as the Python type of its sort column."""
+    if kind is datetime:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError("not a time with an offset")
+        return moment
+    if kind is uuid.UUID:
+        if not isinstance(raw, str):
+            raise ValueError("not an id")
+        return uuid.UUID(raw)
+    if kind is int and (isinstance(raw, bool) or not isinstance(raw, int)):
+        raise ValueError("not an integer")
+    if kind is str and not isinstance(raw, str):
+        raise ValueError("not a string")
+    return raw
+
+
+def _after_cursor(paging: PageParams, key: Sequence[sa.ColumnElement[Any]],
+                  descending: bool) -> sa.ColumnElement[bool] | None:
+    if paging.cursor is None:
+        return None
+    try:
+        if len(paging.cursor) != len(key):
+            raise ValueError("another listing's cursor")
+        last = [_key_value(raw, _python_type(column))
+                for raw, column in zip(paging.cursor, key, strict=True)]
+    except ValueError as exc:  # signed by us, but not a cursor of this listing's shape
+        raise Unprocessable("Invalid cursor", loc=["query", "cursor"]) from exc
+    bound: sa.ColumnElement[bool]
+    if len(key) == 1:
+        bound = key[0] < last[0] if descending else key[0] > last[0]
+    else:
+        bound = (sa.tuple_(*key) < sa.tuple_(*last) if descending
+                 else sa.tuple_(*key) > sa.tuple_(*last))
+    return bound
+
+
+async def keyset_page(session: AsyncSession, query: sa.Select[Any], paging: PageParams,
+                      *key: sa.ColumnElement[Any],
+                      descending: bool = False) -> tuple[list[sa.Row[Any]], str | None]:
+    """One page of ``query``, paged by key. The rule:
+
+    * the rows come ordered by the ``key`` columns (all ascending, or all ``descending``),
+      which together identify a row (the last one is unique, or an id breaks ties);
+    * a page holds the first ``paging.limit`` rows strictly after the cursor in that order;
+    * the next cursor is the key of the page's last row, given only when more rows follow
+      (one row more than the page is fetched to know). Cursor values are typed by their
+      column (times as RFC 3339 UTC, ids as strings); one of another shape is a 422.
+
+    ``query`` must select the key columns and have no ORDER BY or LIMIT of its own."""
+    after = _after_cursor(paging, key, descending)
+    if after is not None:
+        query = query.where(after)
+    order = [column.desc() for column in key] if descending else list(key)
+    rows = list((await session.execute(query.order_by(*order)
+                                      .limit(paging.limit + 1))).all())
+    cursor = paging.next_cursor(
+        rows, lambda row: [_cursor_value(row._mapping[column]) for column in key])
+    return rows[:paging.limit], cursor

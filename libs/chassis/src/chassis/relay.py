@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import time
 from collections.abc import Sequence
 
@@ -30,6 +28,7 @@ from chassis.logging import configure_logging, get_logger
 from chassis.outbox import notify_channel
 from chassis.retention import trim_stream
 from chassis.settings import ServiceSettings
+from chassis.worker import Worker, run_worker
 
 log = get_logger(__name__)
 
@@ -39,11 +38,12 @@ def libpq_dsn(database_url: str) -> str:
     return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-class OutboxRelay:
+class OutboxRelay(Worker):
     def __init__(self, *, schema: str, database_url: str, redis_url: str,
                  batch_size: int = 200, poll_seconds: float = 1.0,
                  streams_to_trim: Sequence[str] = (), retention_hours: float = 168,
                  trim_interval_seconds: float = 300) -> None:
+        super().__init__(service=schema, kind="relay", redis_url=redis_url)
         self.schema = schema
         self.dsn = libpq_dsn(database_url)
         self.redis_url = redis_url
@@ -55,10 +55,7 @@ class OutboxRelay:
         self.trim_interval_seconds = trim_interval_seconds
         self.published = 0
         self.trimmed = 0
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
+        self._trimmer: asyncio.Task[None] | None = None
 
     async def publish_batch(self, conn: psycopg.AsyncConnection) -> int:
         """Publish up to one batch; returns how many rows went out."""
@@ -86,7 +83,7 @@ class OutboxRelay:
         next round (a stream that is not trimmed loses nothing)."""
         client = aioredis.from_url(self.redis_url)
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 for stream in self.streams_to_trim:
                     try:
                         removed = await trim_stream(client, stream,
@@ -98,47 +95,28 @@ class OutboxRelay:
                     self.trimmed += removed
                     if removed:
                         log.info("stream_trimmed", stream=stream, removed=removed)
-                await self._sleep(self.trim_interval_seconds)
+                await self.sleep(self.trim_interval_seconds)
         finally:
             await client.aclose()
 
     async def run(self) -> None:
         await self.broker.connect()
-        trimmer = asyncio.create_task(self.trim_streams()) if self.streams_to_trim else None
-        try:
-            await self._publish_until_stopped()
-        finally:
-            self._stop.set()   # also when cancelled: the trimmer ends with the relay
-            if trimmer is not None:
-                await trimmer
-            await self.broker.stop()
+        if self.streams_to_trim:
+            self._trimmer = asyncio.create_task(self.trim_streams())
+        await super().run()
 
-    async def _publish_until_stopped(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            try:
-                await self._run_connected()
-                backoff = 0.2
-            except (psycopg.OperationalError, OSError, ConnectionError) as exc:
-                # Database or Redis went away: nothing is lost (rows stay), retry with backoff.
-                log.warning("relay_retrying", error=str(exc), backoff=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception as exc:  # a Redis error surfaces under several types
-                log.warning("relay_retrying", error=repr(exc), backoff=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+    async def close(self) -> None:
+        self.stop()   # also when cancelled: the trimmer ends with the relay
+        if self._trimmer is not None:
+            await self._trimmer
+        await self.broker.stop()
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
-
-    async def _run_connected(self) -> None:
+    async def run_connected(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as listener, \
                 await psycopg.AsyncConnection.connect(self.dsn) as worker:
             await listener.execute(f'LISTEN "{notify_channel(self.schema)}"')
             log.info("relay_started", schema=self.schema)
-            while not self._stop.is_set():
+            while not self.stopping:
                 if await self.publish_batch(worker) == self.batch_size:
                     continue  # more waiting: no need to sleep
                 # Wake on the first commit notification, or poll after poll_seconds.
@@ -160,13 +138,7 @@ def main() -> None:
                         streams_to_trim=[own_stream] if own_stream else [],
                         retention_hours=settings.stream_retention_hours)
 
-    async def _main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, relay.stop)
-        await relay.run()
-
-    asyncio.run(_main())
+    run_worker(relay)
 
 
 if __name__ == "__main__":

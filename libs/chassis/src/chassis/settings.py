@@ -56,7 +56,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def for_service(cls, service: str) -> ServiceSettings:
         """The shared settings as ``service`` sees them (env prefix ``<SERVICE>_``)."""
-        return cls(_env_prefix=f"{service.upper()}_")  # type: ignore[call-arg]
+        return cls(_env_prefix=f"{service.upper()}_")
 
     def production_problems(self) -> list[str]:
         """Development defaults that must not reach production (extended by services)."""

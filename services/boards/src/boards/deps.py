@@ -1,9 +1,14 @@
 """FastAPI dependencies: the session, the caller, and "the board / list / task / comment I
-may read or edit" (loads the row, checks the caller's project role, raises 404 or 403 once).
+may read or edit".
 
-Path ids are taken as strings so a malformed id is a 404 like an unknown one."""
+Authorization lives in the API layer (here and in the routers), never in the service layer:
+a dependency loads the row named in the path, checks the caller's project role and raises 404
+(invisible) or 403 (role too low) once. Path ids are taken as strings so a malformed id is a
+404 like an unknown one.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI reads the dependencies' annotations,
+and the path parameter of :func:`_in_path` is named by the factory's argument, which only an
+annotation evaluated at definition time can see."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,43 +16,32 @@ from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from chassis.auth import CurrentUserId
-from chassis.errors import NotFound
-from chassis.http import DbSession, current_request_id
+from chassis.errors import Forbidden
+from chassis.http import DbSession
+from chassis.validation import path_id
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boards.config import BoardsSettings
-from boards.service.access import EDITOR, VIEWER, Caller, Role, Workspace, require_role
+from boards.domain.roles import ADMIN, EDITOR, VIEWER, Role
+from boards.service.access import Caller, require_role
 from boards.service.boards import get_board
 from boards.service.comments import get_comment
-from boards.service.tasks import get_list, get_task
+from boards.service.lists import get_list
+from boards.service.tasks import get_task
+from boards.service.workspace_client import WorkspaceClient
 
-__all__ = ["Access", "CommentAccess", "CurrentCaller", "DbSession", "EditableBoard",
-           "EditableList", "EditableTask", "ReadableBoard", "ReadableList", "ReadableTask",
-           "Settings"]
-
-
-def _settings(request: Request) -> BoardsSettings:
-    return cast(BoardsSettings, request.app.state.settings)
-
-
-Settings = Annotated[BoardsSettings, Depends(_settings)]
+__all__ = ["Access", "CurrentCaller", "DbSession", "DeletableComment", "EditableBoard",
+           "EditableComment", "EditableList", "EditableTask", "ReadableBoard", "ReadableList",
+           "ReadableTask", "load_with_role"]
 
 
 async def _caller(request: Request, user_id: CurrentUserId) -> Caller:
-    workspace = cast(Workspace, request.app.state.workspace)
+    workspace = cast(WorkspaceClient, request.app.state.workspace)
     return Caller(user_id=user_id, authorization=request.headers.get("authorization"),
-                  workspace=workspace, request_id=current_request_id())
+                  workspace=workspace)
 
 
 CurrentCaller = Annotated[Caller, Depends(_caller)]
-
-
-def path_id(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise NotFound(f"{what} not found") from exc
 
 
 @dataclass(frozen=True)
@@ -69,60 +63,40 @@ async def load_with_role(session: AsyncSession, caller: Caller, loader: Loader,
     return Access(row=row, role=cast(Role, role))
 
 
-async def _get_board(session: AsyncSession, item_id: uuid.UUID) -> Any:
-    return await get_board(session, item_id)
-
-
-async def _get_list(session: AsyncSession, item_id: uuid.UUID) -> Any:
-    return await get_list(session, item_id)
-
-
-async def _get_task(session: AsyncSession, item_id: uuid.UUID) -> Any:
-    return await get_task(session, item_id)
-
-
-async def _get_comment(session: AsyncSession, item_id: uuid.UUID) -> Any:
-    return await get_comment(session, item_id)
-
-
-_ID = {"format": "uuid"}
-
-
-def _board(minimum: Role) -> Callable[..., Awaitable[Access]]:
-    async def dependency(board_id: Annotated[str, Path(json_schema_extra=_ID)],
+def _in_path(name: str, what: str, loader: Loader,
+             minimum: Role) -> Callable[..., Awaitable[Access]]:
+    """The dependency giving the ``what`` whose id is the path parameter ``name``, to a caller
+    with at least ``minimum`` in its project."""
+    async def dependency(item_id: Annotated[str, Path(alias=name,
+                                                      json_schema_extra={"format": "uuid"})],
                          session: DbSession, caller: CurrentCaller) -> Access:
-        return await load_with_role(session, caller, _get_board, path_id(board_id, "Board"),
-                                    "Board", minimum)
+        return await load_with_role(session, caller, loader,
+                                    path_id(item_id, f"{what} not found"), what, minimum)
     return dependency
 
 
-def _list(minimum: Role) -> Callable[..., Awaitable[Access]]:
-    async def dependency(list_id: Annotated[str, Path(json_schema_extra=_ID)],
-                         session: DbSession, caller: CurrentCaller) -> Access:
-        return await load_with_role(session, caller, _get_list, path_id(list_id, "List"),
-                                    "List", minimum)
-    return dependency
+ReadableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", get_board, VIEWER))]
+EditableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", get_board, EDITOR))]
+ReadableList = Annotated[Access, Depends(_in_path("list_id", "List", get_list, VIEWER))]
+EditableList = Annotated[Access, Depends(_in_path("list_id", "List", get_list, EDITOR))]
+ReadableTask = Annotated[Access, Depends(_in_path("task_id", "Task", get_task, VIEWER))]
+EditableTask = Annotated[Access, Depends(_in_path("task_id", "Task", get_task, EDITOR))]
+# Anyone who can see a comment may ask; who may change it depends on the comment.
+_VisibleComment = Annotated[Access, Depends(_in_path("comment_id", "Comment", get_comment,
+                                                     VIEWER))]
 
 
-def _task(minimum: Role) -> Callable[..., Awaitable[Access]]:
-    async def dependency(task_id: Annotated[str, Path(json_schema_extra=_ID)],
-                         session: DbSession, caller: CurrentCaller) -> Access:
-        return await load_with_role(session, caller, _get_task, path_id(task_id, "Task"),
-                                    "Task", minimum)
-    return dependency
+async def _editable_comment(comment: _VisibleComment, caller: CurrentCaller) -> Access:
+    if comment.row.author_id != caller.user_id:
+        raise Forbidden("Only the author may edit a comment")
+    return comment
 
 
-async def _comment(comment_id: Annotated[str, Path(json_schema_extra=_ID)],
-                   session: DbSession, caller: CurrentCaller) -> Access:
-    # Anyone who can see the comment gets this far; edit/delete rules are in the service.
-    return await load_with_role(session, caller, _get_comment,
-                                path_id(comment_id, "Comment"), "Comment", VIEWER)
+async def _deletable_comment(comment: _VisibleComment, caller: CurrentCaller) -> Access:
+    if comment.row.author_id != caller.user_id and comment.role != ADMIN:
+        raise Forbidden("Only the author or a project admin may delete a comment")
+    return comment
 
 
-ReadableBoard = Annotated[Access, Depends(_board(VIEWER))]
-EditableBoard = Annotated[Access, Depends(_board(EDITOR))]
-ReadableList = Annotated[Access, Depends(_list(VIEWER))]
-EditableList = Annotated[Access, Depends(_list(EDITOR))]
-ReadableTask = Annotated[Access, Depends(_task(VIEWER))]
-EditableTask = Annotated[Access, Depends(_task(EDITOR))]
-CommentAccess = Annotated[Access, Depends(_comment)]
+EditableComment = Annotated[Access, Depends(_editable_comment)]
+DeletableComment = Annotated[Access, Depends(_deletable_comment)]

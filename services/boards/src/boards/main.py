@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import httpx
 from chassis.auth import TokenVerifier
 from chassis.http import create_service_app
+from chassis.service_client import attach_client
 from fastapi import FastAPI
 
 from boards.api import activity, boards, comments, lists, tasks
 from boards.config import BoardsSettings
-from boards.service.access import Workspace
+from boards.service.workspace_client import WorkspaceClient
 
 DESCRIPTION = ("Boards, lists (with WIP limits), tasks (ordered by opaque rank strings, "
                "versioned with ETag/If-Match), comments and the per-project activity log. "
@@ -21,27 +18,19 @@ DESCRIPTION = ("Boards, lists (with WIP limits), tasks (ordered by opaque rank s
                "read model fed by workspace events.")
 
 
+# The worker processes of this service, whose heartbeats /health/ready reports.
+WORKER_KINDS = ("relay", "consumer")
+
 def create_app(settings: BoardsSettings | None = None, *,
                token_verifier: TokenVerifier | None = None,
                workspace_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """``workspace_transport`` lets tests answer the read-through without a network."""
     settings = settings or BoardsSettings()
     app = create_service_app(
-        service="boards", settings=settings,
+        service="boards", settings=settings, workers=WORKER_KINDS,
         routers=[boards.router, lists.router, tasks.router, comments.router, activity.router],
         title="Boards", description=DESCRIPTION, token_verifier=token_verifier)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        async with inner(app) as state:
-            app.state.workspace = Workspace(settings.workspace_url,
-                                            timeout=settings.workspace_timeout_seconds,
-                                            transport=workspace_transport)
-            try:
-                yield state
-            finally:
-                await app.state.workspace.aclose()
-
-    app.router.lifespan_context = lifespan
+    attach_client(app, "workspace", lambda: WorkspaceClient(
+        "workspace", settings.workspace_url, timeout=settings.workspace_timeout_seconds,
+        transport=workspace_transport))
     return app

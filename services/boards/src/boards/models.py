@@ -6,6 +6,8 @@ like :mod:`boards.domain.rank` and like any client comparing the strings.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
@@ -17,7 +19,7 @@ __all__ = ["activity", "boards", "comments", "lists", "metadata", "outbox",
 Rank = sa.Text(collation="C")
 
 
-def _timestamps() -> list[sa.Column]:
+def _timestamps() -> list[sa.Column[datetime]]:
     return [
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                   server_default=sa.func.now()),

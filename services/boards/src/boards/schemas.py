@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from chassis.validation import multi_line, single_line
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -19,24 +20,10 @@ from pydantic import (
     model_validator,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 3339 date-time: date, "T" (or a space, which RFC 3339 allows), time, optional fraction,
 # and a required offset ("Z" or +hh:mm). pydantic alone would also take Unix timestamps and
 # ISO 8601 forms such as +0100.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _text(value: str) -> str:
-    if _CONTROL_EXCEPT_NEWLINES.search(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _not_blank(value: str) -> str:
@@ -66,8 +53,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
                  AfterValidator(single_line)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                   AfterValidator(single_line)]
-Description = Annotated[str, Field(max_length=10_000), AfterValidator(_text)]
-CommentBody = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text),
+Description = Annotated[str, Field(max_length=10_000), AfterValidator(multi_line)]
+CommentBody = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(multi_line),
                         AfterValidator(_not_blank)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
                   AfterValidator(single_line)]

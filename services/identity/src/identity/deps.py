@@ -8,19 +8,13 @@ from chassis.auth import CurrentUserId
 from chassis.http import DbSession
 from fastapi import Depends, Request
 
-from identity.config import IdentitySettings
 from identity.keys import KeyRing
 from identity.service.passwords import Passwords
 from identity.service.ratelimit import LoginLimiter
 from identity.service.tokens import TokenIssuer
 
 __all__ = ["ClientAddress", "CurrentUserId", "DbSession", "Issuer", "Keys", "Limiter",
-           "PasswordHasher", "Settings"]
-
-
-
-def _settings(request: Request) -> IdentitySettings:
-    return cast(IdentitySettings, request.app.state.settings)
+           "PasswordHasher"]
 
 
 def _keys(request: Request) -> KeyRing:
@@ -49,7 +43,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Settings = Annotated[IdentitySettings, Depends(_settings)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 Issuer = Annotated[TokenIssuer, Depends(_issuer)]
 PasswordHasher = Annotated[Passwords, Depends(_passwords)]

@@ -19,6 +19,9 @@ DESCRIPTION = ("Users, passwords and sessions: registration, login (RS256 access
                "services verify access tokens with.")
 
 
+# The worker processes of this service, whose heartbeats /health/ready reports.
+WORKER_KINDS = ("relay",)
+
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
     configure_logging("identity", settings.log_level)  # before keys: key generation logs
@@ -30,7 +33,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     async def on_startup(app: FastAPI) -> None:
         app.state.login_limiter = LoginLimiter.from_settings(app.state.redis, settings)
 
-    app = create_service_app(service="identity", settings=settings,
+    app = create_service_app(service="identity", settings=settings, workers=WORKER_KINDS,
                              routers=[auth.router, users.router, jwks.router, internal.router],
                              title="Identity",
                              description=DESCRIPTION, token_verifier=verifier,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Literal
 
+from chassis.validation import single_line
 from contracts.schema_types import UtcDateTime
 from pydantic import (
     AfterValidator,
@@ -16,18 +16,9 @@ from pydantic import (
     StringConstraints,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 # Surrounding whitespace is dropped, so a blank or whitespace-only name is too short.
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                     AfterValidator(_no_control_characters)]
+                     AfterValidator(single_line)]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
 # A password being checked (not set): no policy, only a bound on the hashing work.
 GivenPassword = Annotated[str, Field(min_length=1, max_length=1024)]

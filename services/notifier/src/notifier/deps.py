@@ -7,8 +7,8 @@ import uuid
 from typing import Annotated
 
 from chassis.auth import CurrentUserId
-from chassis.errors import NotFound
 from chassis.http import DbSession
+from chassis.validation import path_id
 from fastapi import Depends, Path
 
 from notifier.service.inbox import NOT_FOUND
@@ -19,10 +19,7 @@ __all__ = ["CurrentUserId", "DbSession", "NotificationId"]
 def _notification_id(
     id: Annotated[str, Path(description="Notification id (UUID)")],  # noqa: A002
 ) -> uuid.UUID:
-    try:
-        return uuid.UUID(id)
-    except ValueError as exc:
-        raise NotFound(NOT_FOUND) from exc
+    return path_id(id, NOT_FOUND)
 
 
 NotificationId = Annotated[uuid.UUID, Depends(_notification_id)]

@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 from typing import Any
 
 import psycopg
 from chassis.logging import configure_logging, get_logger
 from chassis.relay import libpq_dsn
+from chassis.worker import Worker, run_worker
 from psycopg.rows import dict_row
 
 from notifier.config import NotifierSettings
@@ -97,19 +97,19 @@ FROM "{SCHEMA}".email_outbox WHERE status IN ('pending', 'sending')
 
 def backoff_seconds(settings: NotifierSettings, attempts: int) -> float:
     """Delay before the next attempt after ``attempts`` failed ones: exponential, capped."""
-    delay = settings.mailer_backoff_base_seconds * (2 ** max(0, attempts - 1))
+    delay: float = settings.mailer_backoff_base_seconds * 2.0 ** max(0, attempts - 1)
     return min(delay, settings.mailer_backoff_max_seconds)
 
 
-class Mailer:
+class Mailer(Worker):
     def __init__(self, settings: NotifierSettings, *, name: str | None = None) -> None:
+        super().__init__(service="notifier", kind="mailer", redis_url=settings.redis_url)
         self.settings = settings
         self.dsn = libpq_dsn(settings.database_url)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.sent = 0
         self.failed = 0
         self.retried = 0
-        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -119,30 +119,20 @@ class Mailer:
         self._unrecorded: dict[int, str] = {}
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self._wake.set()
 
     # -- the loop -------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        backoff = 0.2
-        while not self._stop.is_set():
-            try:
-                await self._run_connected()
-                backoff = 0.2
-            except Exception as exc:  # database gone, schema not migrated yet, ...
-                # Nothing is lost: rows stay pending (or 'sending' until their lease ends).
-                log.warning("mailer_retrying", error=repr(exc)[:300], backoff=backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), backoff)
-                backoff = min(backoff * 2, 5.0)
+    async def close(self) -> None:
+        # Nothing is lost on the way out: rows stay pending (or 'sending' until their lease).
         await self._drain()
 
     async def _listen(self, listener: psycopg.AsyncConnection[Any]) -> None:
         async for _ in listener.notifies():
             self._wake.set()
 
-    async def _run_connected(self) -> None:
+    async def run_connected(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as listener, \
                 await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
             self._conn = conn
@@ -151,7 +141,7 @@ class Mailer:
             log.info("mailer_started", name=self.name, smtp_host=self.settings.smtp_host,
                      smtp_port=self.settings.smtp_port)
             try:
-                while not self._stop.is_set():
+                while not self.stopping:
                     if listening.done():
                         listening.result()  # re-raise a lost listener connection
                         raise psycopg.OperationalError("listener stopped")
@@ -303,15 +293,7 @@ class Mailer:
 def main() -> None:
     settings = NotifierSettings()
     configure_logging("notifier-mailer", settings.log_level)
-    mailer = Mailer(settings)
-
-    async def _main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, mailer.stop)
-        await mailer.run()
-
-    asyncio.run(_main())
+    run_worker(Mailer(settings))
 
 
 if __name__ == "__main__":

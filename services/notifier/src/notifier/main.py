@@ -19,10 +19,13 @@ DESCRIPTION = ("In-app notifications (task assignments, due-soon and overdue rem
                "notifier's mailer worker.")
 
 
+# The worker processes of this service, whose heartbeats /health/ready reports.
+WORKER_KINDS = ("consumer", "mailer")
+
 def create_app(settings: NotifierSettings | None = None, *,
                token_verifier: TokenVerifier | None = None) -> FastAPI:
     """The app. Tests pass a ``token_verifier`` with their own keys."""
     settings = settings or NotifierSettings()
-    return create_service_app(service="notifier", settings=settings,
+    return create_service_app(service="notifier", settings=settings, workers=WORKER_KINDS,
                               routers=[notifications.router], title="Notifier",
                               description=DESCRIPTION, token_verifier=token_verifier)

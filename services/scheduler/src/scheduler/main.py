@@ -18,9 +18,13 @@ DESCRIPTION = ("Due-date reminders. Tracks tasks from `boards.events` and emits 
                "`scheduler.events`. No public endpoints besides health and docs.")
 
 
+# The worker processes of this service, whose heartbeats /health/ready reports.
+WORKER_KINDS = ("relay", "consumer", "scanner")
+
 def create_app(settings: SchedulerSettings | None = None, *,
                token_verifier: TokenVerifier | None = None) -> FastAPI:
     settings = settings or SchedulerSettings()
-    return create_service_app(service="scheduler", settings=settings, routers=[],
+    return create_service_app(service="scheduler", settings=settings, workers=WORKER_KINDS,
+                              routers=[],
                               title="Scheduler", description=DESCRIPTION,
                               token_verifier=token_verifier)

@@ -10,9 +10,7 @@ are claimed with SKIP LOCKED and marked in the same transaction as their outbox 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,6 +19,7 @@ import psycopg
 from chassis.db import make_engine, make_session_factory
 from chassis.logging import configure_logging, get_logger
 from chassis.relay import libpq_dsn
+from chassis.worker import Worker, run_worker
 
 from scheduler.config import SchedulerSettings
 from scheduler.service.scan import ScanResult, scan_once
@@ -28,23 +27,21 @@ from scheduler.service.scan import ScanResult, scan_once
 log = get_logger(__name__)
 
 
-class Scanner:
+class Scanner(Worker):
     def __init__(self, settings: SchedulerSettings, *,
                  clock: Callable[[], datetime] | None = None, name: str = "scanner") -> None:
+        super().__init__(service="scheduler", kind="scanner", redis_url=settings.redis_url)
         self.settings = settings
         self.clock = clock or settings.now
         self.name = name
         self.active = False
         self.scans = 0
         self.last_result: ScanResult | None = None
-        self._stop = asyncio.Event()
+        self._announced_standby = False
         self._lock_conn: psycopg.AsyncConnection[Any] | None = None
         self.engine = make_engine(settings.database_url, pool_size=2,
                                   statement_timeout_ms=settings.db_statement_timeout_ms)
         self.sessions = make_session_factory(self.engine)
-
-    def stop(self) -> None:
-        self._stop.set()
 
     async def try_acquire(self) -> bool:
         """Become the active scanner if no other process is (non-blocking)."""
@@ -92,25 +89,19 @@ class Scanner:
             return None
         return await self.scan()
 
-    async def run(self) -> None:
-        announced_standby = False
+    async def run_connected(self) -> None:
+        """A tick every ``scan_interval_seconds``; a lost database ends the stretch (the lock
+        goes with the connection) and the worker base retries."""
         try:
-            while not self._stop.is_set():
-                try:
-                    result = await self.tick()
-                    if result is None and not announced_standby:
-                        log.info("scanner_standby", name=self.name)
-                    announced_standby = result is None
-                except (psycopg.Error, OSError) as exc:
-                    log.warning("scan_failed", name=self.name, error=str(exc)[:300])
-                    await self._release()
-                except Exception as exc:  # SQLAlchemy wraps driver errors
-                    log.warning("scan_failed", name=self.name, error=repr(exc)[:300])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(),
-                                           self.settings.scan_interval_seconds)
-        finally:
-            await self.close()
+            while not self.stopping:
+                result = await self.tick()
+                if result is None and not self._announced_standby:
+                    log.info("scanner_standby", name=self.name)
+                self._announced_standby = result is None
+                await self.sleep(self.settings.scan_interval_seconds)
+        except Exception:
+            await self._release()
+            raise
 
     async def close(self) -> None:
         await self._release()
@@ -120,17 +111,9 @@ class Scanner:
 def main() -> None:
     settings = SchedulerSettings()
     configure_logging("scheduler-scanner", settings.log_level)
-    scanner = Scanner(settings)
-
-    async def _main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, scanner.stop)
-        log.info("scanner_started", interval_seconds=settings.scan_interval_seconds,
-                 window_seconds=settings.due_soon_window_seconds)
-        await scanner.run()
-
-    asyncio.run(_main())
+    log.info("scanner_started", interval_seconds=settings.scan_interval_seconds,
+             window_seconds=settings.due_soon_window_seconds)
+    run_worker(Scanner(settings))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ import uuid
 from typing import Annotated
 
 from chassis.auth import CurrentUserId
-from chassis.errors import Forbidden, NotFound
+from chassis.errors import Forbidden
 from chassis.http import DbSession
+from chassis.validation import path_id
 from fastapi import Depends, Path, Request
 
-from workspace.config import WorkspaceSettings
 from workspace.service.access import (
     PROJECT_NOT_FOUND,
     TEAM_NOT_FOUND,
@@ -23,18 +23,11 @@ from workspace.service.access import (
     project_access,
     team_access,
 )
-from workspace.service.identity import IdentityClient
+from workspace.service.identity_client import IdentityClient
 
 __all__ = ["AdministeredProject", "Authorization", "CurrentUserId", "DbSession", "Identity",
-           "LockedProject", "LockedTeam", "ManagedTeam", "OwnedTeam", "Settings", "TargetUserId",
+           "LockedProject", "LockedTeam", "ManagedTeam", "OwnedTeam", "TargetUserId",
            "VisibleProject", "VisibleTeam"]
-
-
-def parse_path_id(value: str, detail: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise NotFound(detail) from exc
 
 
 TeamIdPath = Annotated[str, Path(alias="id", description="Team id (UUID)")]
@@ -42,7 +35,7 @@ ProjectIdPath = Annotated[str, Path(alias="id", description="Project id (UUID)")
 
 
 def _target_user_id(user_id: Annotated[str, Path(description="User id (UUID)")]) -> uuid.UUID:
-    return parse_path_id(user_id, "No such member")
+    return path_id(user_id, "No such member")
 
 
 TargetUserId = Annotated[uuid.UUID, Depends(_target_user_id)]
@@ -53,13 +46,13 @@ TargetUserId = Annotated[uuid.UUID, Depends(_target_user_id)]
 
 async def _visible_team(caller: CurrentUserId, session: DbSession,
                         team_id: TeamIdPath) -> TeamAccess:
-    return await team_access(session, parse_path_id(team_id, TEAM_NOT_FOUND), caller,
+    return await team_access(session, path_id(team_id, TEAM_NOT_FOUND), caller,
                              lock=False)
 
 
 async def _locked_team(caller: CurrentUserId, session: DbSession,
                        team_id: TeamIdPath) -> TeamAccess:
-    return await team_access(session, parse_path_id(team_id, TEAM_NOT_FOUND), caller, lock=True)
+    return await team_access(session, path_id(team_id, TEAM_NOT_FOUND), caller, lock=True)
 
 
 async def _managed_team(access: Annotated[TeamAccess, Depends(_locked_team)]) -> TeamAccess:
@@ -85,13 +78,13 @@ OwnedTeam = Annotated[TeamAccess, Depends(_owned_team)]
 
 async def _visible_project(caller: CurrentUserId, session: DbSession,
                            project_id: ProjectIdPath) -> ProjectAccess:
-    return await project_access(session, parse_path_id(project_id, PROJECT_NOT_FOUND), caller,
+    return await project_access(session, path_id(project_id, PROJECT_NOT_FOUND), caller,
                                 lock=False)
 
 
 async def _locked_project(caller: CurrentUserId, session: DbSession,
                           project_id: ProjectIdPath) -> ProjectAccess:
-    return await project_access(session, parse_path_id(project_id, PROJECT_NOT_FOUND), caller,
+    return await project_access(session, path_id(project_id, PROJECT_NOT_FOUND), caller,
                                 lock=True)
 
 
@@ -116,13 +109,9 @@ def _authorization(request: Request) -> str | None:
 
 
 def _identity(request: Request) -> IdentityClient:
-    return request.app.state.identity
-
-
-def _settings(request: Request) -> WorkspaceSettings:
-    return request.app.state.settings
+    identity: IdentityClient = request.app.state.identity
+    return identity
 
 
 Authorization = Annotated[str | None, Depends(_authorization)]
 Identity = Annotated[IdentityClient, Depends(_identity)]
-Settings = Annotated[WorkspaceSettings, Depends(_settings)]

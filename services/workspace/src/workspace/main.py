@@ -7,13 +7,14 @@ from chassis.auth import TokenVerifier
 from chassis.errors import problem
 from chassis.http import create_service_app
 from chassis.logging import get_logger
+from chassis.service_client import attach_client
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from workspace.api import projects, teams
 from workspace.config import WorkspaceSettings
-from workspace.service.identity import IdentityClient
+from workspace.service.identity_client import IdentityClient
 
 log = get_logger(__name__)
 
@@ -23,18 +24,21 @@ DESCRIPTION = ("Teams, team members and roles (owner, admin, member), projects a
                "`workspace.events` stream.")
 
 
+# The worker processes of this service, whose heartbeats /health/ready reports.
+WORKER_KINDS = ("relay", "consumer")
+
 def create_app(settings: WorkspaceSettings | None = None, *,
                token_verifier: TokenVerifier | None = None,
                identity_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The app. Tests pass a ``token_verifier`` with their own keys and may serve identity's
     read-through endpoints from an in-process ``identity_transport``."""
     settings = settings or WorkspaceSettings()
-    app = create_service_app(service="workspace", settings=settings,
+    app = create_service_app(service="workspace", settings=settings, workers=WORKER_KINDS,
                              routers=[teams.router, projects.router], title="Workspace",
                              description=DESCRIPTION, token_verifier=token_verifier)
-    app.state.identity = IdentityClient(settings.identity_url,
-                                        timeout=settings.identity_timeout_seconds,
-                                        transport=identity_transport)
+    attach_client(app, "identity", lambda: IdentityClient(
+        "identity", settings.identity_url, timeout=settings.identity_timeout_seconds,
+        transport=identity_transport))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:

@@ -7,6 +7,8 @@ team (composite foreign key to ``team_members``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -21,7 +23,7 @@ PROJECT_ROLES = ("admin", "editor", "viewer")
 IMPLICIT_ADMIN_ROLES = ("owner", "admin")
 
 
-def _now_column(name: str) -> sa.Column:
+def _now_column(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False,
                      server_default=sa.func.now())
 

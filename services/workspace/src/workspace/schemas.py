@@ -3,10 +3,10 @@ fields (422); names are stripped, so blank or whitespace-only names are too shor
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Literal
 
+from chassis.validation import single_line
 from contracts.schema_types import UtcDateTime
 from pydantic import (
     AfterValidator,
@@ -17,14 +17,6 @@ from pydantic import (
     StringConstraints,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
 
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
@@ -34,7 +26,7 @@ def _no_nul(value: str) -> str:
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                 AfterValidator(_single_line)]
+                 AfterValidator(single_line)]
 Description = Annotated[str, Field(max_length=10_000), AfterValidator(_no_nul)]
 
 TeamRole = Literal["owner", "admin", "member"]

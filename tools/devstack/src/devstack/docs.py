@@ -36,9 +36,13 @@ from typing import Any
 from chassis.docs import SWAGGER_ASSETS, swagger_assets_dir, swagger_page
 from contracts import catalog
 
-# Every service of the platform (same order as devstack.stack.SERVICES); a service not
-# installed in this checkout is skipped.
+# Every service of the platform, in the order of topology.toml; a service not installed in
+# this checkout is skipped. Written here, not read from topology.toml, because the gateway
+# image builds the docs from the installed packages alone; tests/deploy/test_topology.py
+# checks both tuples against topology.toml.
 SERVICES = ("identity", "workspace", "boards", "notifier", "scheduler")
+# The services whose own docs the gateway routes (/docs/<service>/: docs = true).
+PUBLIC_DOCS = ("identity", "workspace", "boards", "notifier")
 # Paths that exist on every service but are not part of the public API.
 PRIVATE_PREFIXES = ("/health/", "/docs/", "/internal/")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -63,7 +67,8 @@ class BuildResult:
 
 
 def installed_services(names: Iterable[str] = SERVICES) -> tuple[list[str], list[str]]:
-    present, missing = [], []
+    present: list[str] = []
+    missing: list[str] = []
     for name in names:
         try:
             found = importlib.util.find_spec(name) is not None and \
@@ -162,9 +167,9 @@ def merge_openapi(documents: dict[str, dict[str, Any]]) -> tuple[dict[str, Any],
     described = []
     for service, raw in documents.items():
         doc = _merge_schemas(schemas, service, raw, renamed)
+        own_docs = f" Per-service docs: `/docs/{service}/`." if service in PUBLIC_DOCS else ""
         described.append(f"* **{service}** ({raw.get('info', {}).get('title', service)}): "
-                         f"{raw.get('info', {}).get('description', '').strip()} "
-                         f"Per-service docs: `/docs/{service}/`.")
+                         f"{raw.get('info', {}).get('description', '').strip()}{own_docs}")
         for name, scheme in doc.get("components", {}).get("securitySchemes", {}).items():
             known = security.get(name)
             strip = {k: v for k, v in scheme.items() if k != "description"}

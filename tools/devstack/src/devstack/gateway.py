@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from devstack.infra import (
     free_port,
@@ -21,8 +22,13 @@ from devstack.infra import (
     stop_process,
     wait_for_port,
 )
+from devstack.topology import load as load_topology
 
-SERVICES = ("identity", "workspace", "boards", "notifier")
+# The upstreams of the template (topology.toml): every service with routes or a health
+# endpoint; the template's placeholder for each is <PREFIX>UPSTREAM.
+SERVICES = load_topology().gateway_upstreams
+UPSTREAM_VARIABLES = {s.name: s.upstream_variable for s in load_topology().services
+                      if s.name in SERVICES}
 # Where a service that is not running "answers": nothing listens on port 1 (tcpmux), so the
 # route fails fast with connection refused -> 502 problem+json.
 CLOSED_UPSTREAM = "127.0.0.1:1"
@@ -60,6 +66,15 @@ RUNTIME_FILES = ("*.js", "*.lua")
 WORKER_USER = "nobody"   # nginx's default worker user when the master runs as root
 
 
+class GatewayRates(TypedDict, total=False):
+    """Request rate limits of a :class:`Gateway` (its fields of the same names)."""
+
+    auth_rate: str
+    auth_burst: int
+    api_rate: str
+    api_burst: int
+
+
 @dataclass
 class Gateway:
     root: Path                     # state folder: nginx.conf, logs, pid, temp dirs
@@ -77,7 +92,7 @@ class Gateway:
     # build`; default: an empty <root>/docs, so those routes answer 404 until built.
     docs_dir: Path | None = None
     extra_values: dict[str, str] = field(default_factory=dict)  # more ${NAME}s
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     cache_dir: Path | None = None  # memory-backed auth cache, made by render()
 
     @property
@@ -156,8 +171,8 @@ class Gateway:
             "AUTH_BURST": str(int(self.auth_burst)),
             "API_RATE": self.api_rate,
             "API_BURST": str(int(self.api_burst)),
-            **{f"{name.upper()}_UPSTREAM": self.upstreams.get(name, CLOSED_UPSTREAM)
-               for name in SERVICES},
+            **{variable: self.upstreams.get(name, CLOSED_UPSTREAM)
+               for name, variable in UPSTREAM_VARIABLES.items()},
             "DOCS_DIR": str(self._docs_dir()),
             **self.extra_values,
         }

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TypedDict
 
 import psycopg
 
@@ -138,7 +139,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | None = None,
+def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None,
                   name: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -203,7 +204,15 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def as_user(user: str | None) -> dict:
+class UserArgs(TypedDict, total=False):
+    """The Popen/run arguments of :func:`as_user`."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def as_user(user: str | None) -> UserArgs:
     """Popen arguments that drop to ``user`` with its own group and no supplementary groups
     (keeping root's group would deny access through root-owned, group-closed folders)."""
     if user is None:
@@ -213,7 +222,7 @@ def as_user(user: str | None) -> dict:
 
 
 def spawn(argv: list[str], *, log_path: Path, env: dict[str, str] | None = None,
-          user: str | None = None, cwd: Path | None = None) -> subprocess.Popen:
+          user: str | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
     return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
@@ -221,7 +230,7 @@ def spawn(argv: list[str], *, log_path: Path, env: dict[str, str] | None = None,
                             preexec_fn=_die_with_parent, start_new_session=True)
 
 
-def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM,
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM,
                  timeout: float = 10.0) -> None:
     if process is None or process.poll() is not None:
         return
@@ -244,7 +253,7 @@ class Postgres:
     root: Path
     port: int = field(default_factory=free_port)
     crash_safe: bool = True
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def admin_url(self) -> str:
@@ -323,7 +332,7 @@ class Redis:
     root: Path
     port: int = field(default_factory=free_port)
     crash_safe: bool = True
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -352,7 +361,7 @@ class SmtpSink:
 
     root: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def mail_dir(self) -> Path:
@@ -374,7 +383,7 @@ class SmtpSink:
     def received(self) -> list[EmailMessage]:
         """Every message received so far, parsed, oldest file name first."""
         return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-                for path in self.messages()]  # type: ignore[misc]  # policy.default -> EmailMessage
+                for path in self.messages()]
 
     def stop(self) -> None:
         stop_process(self.process)

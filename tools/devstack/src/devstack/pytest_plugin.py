@@ -3,6 +3,10 @@
 Where each comes from, in order: an URL in the environment (``KANBAN_TEST_POSTGRES_URL`` =
 an admin libpq URL, ``KANBAN_TEST_REDIS_URL``), else private processes started from the
 local binaries under a temporary state folder (the way pytest-postgresql does it). No mocks.
+
+What every service's tests share is here too: :func:`migrated_database` (a fixture factory:
+the ``database_url`` and ``db`` fixtures of one service's database, migrated to head) and
+the ``signing_key`` fixture (the RSA key tests sign access tokens with).
 """
 
 from __future__ import annotations
@@ -14,11 +18,16 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import psycopg
 import pytest
 import redis
+import sqlalchemy as sa
+from chassis.migrations import upgrade_to_head
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
 
 from devstack.infra import Postgres, Redis, ScratchArea, SmtpSink
 
@@ -93,8 +102,44 @@ def smtp_sink(infra_root: Path) -> Iterator[SmtpSink]:
         sink.stop()
 
 
+@pytest.fixture(scope="session")
+def signing_key() -> rsa.RSAPrivateKey:
+    """The RSA key tests sign access tokens with (the service under test verifies them with
+    its public half). A conftest or test module may override it, e.g. with a stack's key."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def migrated_database(service: str, *,
+                      scope: Literal["session", "module"] = "session") -> tuple[object, object]:
+    """The ``database_url`` and ``db`` fixtures of one service's tests, to bind in its
+    conftest::
+
+        database_url, db = migrated_database("boards")                     # one per session
+        database_url, db = migrated_database("notifier", scope="module")   # one per test module
+
+    ``database_url``: a fresh database on :func:`database_server`, migrated to head with the
+    service's own migrations (``chassis.migrations.upgrade_to_head(service, url)``).
+    ``db``: a synchronous engine on it, for looking at the tables from outside the service.
+    The return values are fixture definitions: pytest collects them under those names."""
+
+    @pytest.fixture(scope=scope, name="database_url")
+    def database_url(database_server: DatabaseServer) -> str:
+        url = database_server.create_database(service)
+        upgrade_to_head(service, url)
+        return url
+
+    @pytest.fixture(scope=scope, name="db")
+    def db(database_url: str) -> Iterator[sa.Engine]:
+        engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+        yield engine
+        engine.dispose()
+
+    return database_url, db
+
+
 @asynccontextmanager
-async def asgi_client(app, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(app: Starlette,
+                      base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client bound to ``app`` with its lifespan running (startup and shutdown)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -5,6 +5,7 @@ Used by ``make run`` (``python -m devstack run``), by tests/e2e and by the bench
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -17,8 +18,8 @@ from pathlib import Path
 import httpx
 from chassis.migrations import upgrade_to_head
 
-from devstack.gateway import SERVICES as ROUTED_SERVICES
-from devstack.gateway import Gateway
+from devstack.gateway import SERVICES as GATEWAY_UPSTREAMS
+from devstack.gateway import Gateway, GatewayRates
 from devstack.infra import (
     Postgres,
     Redis,
@@ -30,6 +31,8 @@ from devstack.infra import (
     wait_for_port,
 )
 from devstack.supervisor import Supervisor
+from devstack.topology import Service
+from devstack.topology import load as load_topology
 
 DATABASE = "kanban"
 
@@ -39,34 +42,22 @@ class ServiceSpec:
     """How to run one service: its API plus its background processes (``-m`` modules)."""
 
     name: str
-    workers: dict[str, list[str]] = field(default_factory=dict)
+    workers: dict[str, list[str]]     # role -> interpreter arguments (["-m", module, ...])
+    env_prefix: str                   # of its settings: BOARDS_
+    health: str | None                # readiness path, waited for at start
 
-    @property
-    def env_prefix(self) -> str:
-        return self.name.upper() + "_"
+    @classmethod
+    def from_topology(cls, service: Service) -> ServiceSpec:
+        return cls(service.name, service.worker_argv, service.env_prefix, service.health)
 
     def exists(self) -> bool:
         return importlib.util.find_spec(self.name) is not None and \
             importlib.util.find_spec(f"{self.name}.main") is not None
 
 
-def _relay(schema: str) -> list[str]:
-    return ["-m", "chassis.relay", "--schema", schema]
-
-
-# The single table of what runs. A service missing from this checkout is skipped.
-SERVICES = [
-    ServiceSpec("identity", {"relay": _relay("identity")}),
-    ServiceSpec("workspace", {"relay": _relay("workspace"),
-                              "consumer": ["-m", "workspace.events.consumer"]}),
-    ServiceSpec("boards", {"relay": _relay("boards"),
-                           "consumer": ["-m", "boards.events.consumer"]}),
-    ServiceSpec("notifier", {"consumer": ["-m", "notifier.events.consumer"],
-                             "mailer": ["-m", "notifier.mailer"]}),
-    ServiceSpec("scheduler", {"relay": _relay("scheduler"),
-                              "consumer": ["-m", "scheduler.events.consumer"],
-                              "scanner": ["-m", "scheduler.scanner"]}),
-]
+# What runs: topology.toml at the repository root (the one table; see devstack.topology).
+# A service missing from this checkout is skipped.
+SERVICES = [ServiceSpec.from_topology(service) for service in load_topology().services]
 
 
 @dataclass
@@ -74,8 +65,8 @@ class ServiceProcesses:
     spec: ServiceSpec
     port: int
     env: dict[str, str]
-    api: subprocess.Popen | None = None
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+    api: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -86,13 +77,13 @@ class Stack:
     """Start with :meth:`start` (or ``with Stack(...) as stack``); :meth:`stop` ends it all."""
 
     def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
-                 gateway_port: int | None = None, gateway_rates: dict | None = None,
+                 gateway_port: int | None = None, gateway_rates: GatewayRates | None = None,
                  services: list[str] | None = None, crash_safe: bool = True,
                  supervise: bool = True) -> None:
         self.state_dir = state_dir.resolve()
         self.extra_env = env or {}
         self.gateway_port = gateway_port
-        self.gateway_rates = gateway_rates or {}
+        self.gateway_rates: GatewayRates = gateway_rates or {}
         wanted = [s for s in SERVICES if services is None or s.name in services]
         self.specs = [s for s in wanted if s.exists()]
         # crash_safe=False (tests, benchmarks of code paths): fast and disposable stores.
@@ -131,6 +122,7 @@ class Stack:
             for service in self.services.values():
                 self._wait_ready(service)
             self._start_gateway()
+            self._wait_healthy()
             self._supervise()
         except BaseException:
             self.stop()
@@ -195,7 +187,7 @@ class Stack:
         for role in spec.workers:
             self._spawn_worker(service, role)
 
-    def _spawn_api(self, service: ServiceProcesses) -> subprocess.Popen:
+    def _spawn_api(self, service: ServiceProcesses) -> subprocess.Popen[bytes]:
         name = service.spec.name
         service.api = spawn(
             [sys.executable, "-m", "uvicorn", f"{name}.main:create_app", "--factory",
@@ -204,14 +196,14 @@ class Stack:
             log_path=self.state_dir / "logs" / f"{name}-api.log", env=service.env)
         return service.api
 
-    def _spawn_worker(self, service: ServiceProcesses, role: str) -> subprocess.Popen:
+    def _spawn_worker(self, service: ServiceProcesses, role: str) -> subprocess.Popen[bytes]:
         service.workers[role] = spawn(
             [sys.executable, *service.spec.workers[role]],
             log_path=self.state_dir / "logs" / f"{service.spec.name}-{role}.log",
             env=service.env)
         return service.workers[role]
 
-    def restart_worker(self, service: str, role: str) -> subprocess.Popen:
+    def restart_worker(self, service: str, role: str) -> subprocess.Popen[bytes]:
         """(Re)start one background process, e.g. after a test killed it."""
         svc = self.services[service]
         stop_process(svc.workers.get(role))
@@ -224,12 +216,12 @@ class Stack:
             return
         watch = self.supervisor.watch
 
-        def restart_api(service: ServiceProcesses) -> subprocess.Popen:
+        def restart_api(service: ServiceProcesses) -> subprocess.Popen[bytes]:
             process = self._spawn_api(service)
             self._wait_ready(service)
             return process
 
-        def restarted(component: Postgres | Redis | SmtpSink | Gateway) -> subprocess.Popen:
+        def restarted(component: Postgres | Redis | SmtpSink | Gateway) -> subprocess.Popen[bytes]:
             component.start()
             assert component.process is not None
             return component.process
@@ -237,21 +229,41 @@ class Stack:
         for component, name in ((self.postgres, "postgres"), (self.redis, "redis"),
                                 (self.smtp, "smtp-sink"), (self.gateway, "gateway")):
             assert component is not None and component.process is not None
-            watch(name, component.process, lambda c=component: restarted(c))
+            watch(name, component.process, functools.partial(restarted, component))
         for service in self.services.values():
             assert service.api is not None
             watch(f"{service.spec.name}-api", service.api,
-                  lambda svc=service: restart_api(svc))
+                  functools.partial(restart_api, service))
             for role, process in service.workers.items():
                 watch(f"{service.spec.name}-{role}", process,
-                      lambda svc=service, r=role: self._spawn_worker(svc, r))
+                      functools.partial(self._spawn_worker, service, role))
 
-    def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0) -> None:
-        wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")
+    def _wait_healthy(self, timeout: float = 60.0) -> None:
+        """Until the gateway's /healthz is 200: every service ready and every worker kind
+        alive (its first heartbeat written)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{service.url}/health/ready", timeout=2).status_code == 200:
+                answer = httpx.get(f"{self.gateway_url}/healthz", timeout=5)
+                if answer.status_code == 200:
+                    return
+            except httpx.HTTPError as exc:
+                answer = exc   # type: ignore[assignment]
+            if time.monotonic() > deadline:
+                text = answer.text if isinstance(answer, httpx.Response) else repr(answer)
+                raise TimeoutError(f"the platform is not healthy after {timeout}s: {text}; "
+                                   f"see {self.state_dir / 'logs'}")
+            time.sleep(0.2)
+
+    def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0) -> None:
+        wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")
+        if service.spec.health is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{service.url}{service.spec.health}",
+                             timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -270,11 +282,11 @@ class Stack:
         return out
 
     def _start_gateway(self) -> None:
-        # The scheduler has no public routes: only its health matters, not an upstream.
+        # Every service the gateway routes to or asks for its health (/healthz).
         upstreams = {name: f"127.0.0.1:{svc.port}" for name, svc in self.services.items()
-                     if name in ROUTED_SERVICES}
-        kwargs = {"port": self.gateway_port} if self.gateway_port else {}
-        self.gateway = Gateway(self.state_dir / "gateway", upstreams, **kwargs,
+                     if name in GATEWAY_UPSTREAMS}
+        self.gateway = Gateway(self.state_dir / "gateway", upstreams,
+                               port=self.gateway_port or free_port(),
                                docs_dir=self.docs_dir, **self.gateway_rates).start()
 
     @property

@@ -31,8 +31,8 @@ class Unit:
     """One supervised process: ``start()`` starts it (and waits until it is usable)."""
 
     name: str
-    start: Callable[[], subprocess.Popen]
-    process: subprocess.Popen
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes]
     restarts: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -46,7 +46,7 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def reap_group(process: subprocess.Popen) -> None:
+def reap_group(process: subprocess.Popen[bytes]) -> None:
     """Kills what a dead process leaves behind in its process group (nginx's workers still
     holding the port, PostgreSQL's backends still holding shared memory): the replacement
     could not start while they live. Our children lead their own groups (spawn)."""
@@ -61,8 +61,8 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
-    def watch(self, name: str, process: subprocess.Popen,
-              start: Callable[[], subprocess.Popen]) -> None:
+    def watch(self, name: str, process: subprocess.Popen[bytes],
+              start: Callable[[], subprocess.Popen[bytes]]) -> None:
         unit = Unit(name=name, start=start, process=process)
         self.units[name] = unit
         threading.Thread(target=self._watch, args=(unit,), name=f"supervise-{name}",

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -23,6 +23,17 @@ class User:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+
+# One entry of a Redis stream as a client without decode_responses returns it.
+StreamEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_entries(answer: object) -> list[StreamEntry]:
+    """An XRANGE/XREVRANGE answer of a Redis client made without ``decode_responses``,
+    typed as what it is (redis-py types it for any client: str or bytes, parts possibly
+    None); an empty list for a missing stream."""
+    return cast(list[StreamEntry], answer or [])
 
 
 def unique_email(prefix: str = "user") -> str:
@@ -56,15 +67,15 @@ def created(response: httpx.Response) -> Any:
 
 
 def project_with_member(api: httpx.Client, owner: User, member: User, role: str = "editor",
-                        *, name: str = "Project") -> dict:
+                        *, name: str = "Project") -> dict[str, Any]:
     """A new team of ``owner`` with ``member`` in it, and a project of that team (named
     ``name``) where ``member`` has ``role``. Returns the project."""
     team = created(api.post("/api/v1/teams", json={"name": f"{name} team"},
                             headers=owner.headers))
     created(api.post(f"/api/v1/teams/{team['id']}/members",
                      json={"email": member.email, "role": "member"}, headers=owner.headers))
-    project = created(api.post("/api/v1/projects", json={"team_id": team["id"], "name": name},
-                               headers=owner.headers))
+    project: dict[str, Any] = created(api.post(
+        "/api/v1/projects", json={"team_id": team["id"], "name": name}, headers=owner.headers))
     created(api.post(f"/api/v1/projects/{project['id']}/members",
                      json={"user_id": member.id, "role": role}, headers=owner.headers))
     return project
@@ -81,12 +92,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     return value
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict:
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     """The response is an RFC 9457 problem+json with ``status``."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), \
         response.headers
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert {"type", "title", "status", "detail"} <= body.keys(), body
     assert body["status"] == status
     return body

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession
+from boards.domain.roles import VIEWER
 from boards.schemas import Activity
-from boards.service.access import VIEWER, require_role
+from boards.service.access import require_role
 from boards.service.activity import list_activity
 
 router = APIRouter(prefix="/api/v1/activity", tags=["activity"])

@@ -9,10 +9,16 @@ from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query, Response, status
 
 from boards.api import errors
-from boards.deps import CommentAccess, CurrentCaller, DbSession, load_with_role
+from boards.deps import (
+    CurrentCaller,
+    DbSession,
+    DeletableComment,
+    EditableComment,
+    load_with_role,
+)
+from boards.domain.roles import VIEWER
 from boards.schemas import Comment, CommentCreate, CommentUpdate
 from boards.service import comments as rules
-from boards.service.access import VIEWER
 from boards.service.tasks import get_task
 
 router = APIRouter(prefix="/api/v1/comments", tags=["comments"])
@@ -40,7 +46,7 @@ async def list_comments(task_id: Annotated[uuid.UUID, Query(description="Require
 
 
 @router.patch("/{comment_id}", response_model=Comment, responses=errors(403, 404, 422))
-async def edit_comment(body: CommentUpdate, comment: CommentAccess, caller: CurrentCaller,
+async def edit_comment(body: CommentUpdate, comment: EditableComment, caller: CurrentCaller,
                        session: DbSession) -> Comment:
     """Only the author may edit (403 for anyone else who can see it)."""
     return Comment.model_validate(await rules.edit_comment(session, caller, comment.row,
@@ -49,8 +55,8 @@ async def edit_comment(body: CommentUpdate, comment: CommentAccess, caller: Curr
 
 @router.delete("/{comment_id}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response, responses=errors(403, 404))
-async def delete_comment(comment: CommentAccess, caller: CurrentCaller,
+async def delete_comment(comment: DeletableComment, caller: CurrentCaller,
                          session: DbSession) -> Response:
     """The author or a project admin."""
-    await rules.delete_comment(session, caller, comment.row, comment.role)
+    await rules.delete_comment(session, caller, comment.row)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

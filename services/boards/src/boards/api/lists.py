@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession, EditableList, load_with_role
+from boards.domain.roles import EDITOR, VIEWER
 from boards.schemas import BoardList, ListCreate, ListMove, ListUpdate
 from boards.service import lists as rules
-from boards.service.access import EDITOR, VIEWER
 from boards.service.boards import get_board
 
 router = APIRouter(prefix="/api/v1/lists", tags=["lists"])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from chassis.errors import Unprocessable
 from chassis.pagination import Page, Paging
+from chassis.validation import single_line
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AfterValidator
 
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession, EditableTask, ReadableTask, load_with_role
-from boards.schemas import InstantIn, Task, TaskCreate, TaskMove, TaskUpdate, single_line
+from boards.domain.roles import EDITOR, VIEWER
+from boards.schemas import InstantIn, Task, TaskCreate, TaskMove, TaskUpdate
 from boards.service import tasks as rules
-from boards.service.access import EDITOR
+from boards.service.boards import get_board
+from boards.service.lists import get_list
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -23,9 +28,35 @@ IfMatch = Annotated[str | None, Header(description='The task\'s ETag (`"<version
 _ETAG = {"ETag": {"description": 'The task\'s version, e.g. `"3"`', "schema": {"type": "string"}}}
 
 
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_versions(if_match: str | None) -> rules.Expected:
+    """The versions ``If-Match`` accepts: None (any) when it is absent or ``*``; otherwise
+    those of its entity tags (weak or strong) that are versions."""
+    if if_match is None:
+        return None
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return None
+    tags = [tag.removeprefix("W/").strip('"') for tag in tags]
+    return {int(tag) for tag in tags if tag.isascii() and tag.isdigit() and tag == str(int(tag))}
+
+
+@contextmanager
+def _etag_on_conflict() -> Iterator[None]:
+    """A 412 names the task's current version in its ``ETag`` header."""
+    try:
+        yield
+    except rules.VersionConflict as conflict:
+        conflict.headers["ETag"] = etag(conflict.version)
+        raise
+
+
 def _with_etag(response: Response, row: object) -> Task:
     task = Task.model_validate(row)
-    response.headers["ETag"] = rules.etag(task.version)
+    response.headers["ETag"] = etag(task.version)
     return task
 
 
@@ -35,8 +66,7 @@ async def create_task(body: TaskCreate, caller: CurrentCaller, session: DbSessio
                       response: Response) -> Task:
     """Create a task at the end of the list (409 at the list's WIP limit). The assignee must
     have a role in the project (422)."""
-    target = await load_with_role(session, caller, rules.get_list, body.list_id, "List",
-                                  EDITOR)
+    target = await load_with_role(session, caller, get_list, body.list_id, "List", EDITOR)
     row = await rules.create_task(session, caller, target.row, title=body.title,
                                   description=body.description, assignee_id=body.assignee_id,
                                   due_at=body.due_at, priority=body.priority,
@@ -59,6 +89,10 @@ async def list_tasks(
 ) -> Page[Task]:
     """Tasks matching every filter given. Without board_id and list_id: the tasks of every
     project the caller has a role in (e.g. ``?assignee_id=me``)."""
+    if board_id is not None:
+        await load_with_role(session, caller, get_board, board_id, "Board", VIEWER)
+    if list_id is not None:
+        await load_with_role(session, caller, get_list, list_id, "List", VIEWER)
     assignee: uuid.UUID | None = None
     if assignee_id == "me":
         assignee = caller.user_id
@@ -86,7 +120,9 @@ async def update_task(body: TaskUpdate, task: EditableTask, caller: CurrentCalle
                       session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
     """Change the fields given (``assignee_id`` / ``due_at`` null to clear). A PATCH that
     changes nothing keeps the version; any real change increments it."""
-    row = await rules.update_task(session, caller, task.row, body.changes(), if_match)
+    with _etag_on_conflict():
+        row = await rules.update_task(session, caller, task.row, body.changes(),
+                                      expected_versions(if_match))
     return _with_etag(response, row)
 
 
@@ -96,9 +132,12 @@ async def move_task(body: TaskMove, task: EditableTask, caller: CurrentCaller,
                     session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
     """Move to a list of the same project: before ``before_id``, after ``after_id`` (both:
     they must be neighbours), or at the end. 409 if another list is at its WIP limit."""
-    row = await rules.move_task(session, caller, task.row, list_id=body.list_id,
-                                before_id=body.before_id, after_id=body.after_id,
-                                if_match=if_match)
+    # A list the caller cannot see is 404; one of another project of theirs is 422.
+    target = await load_with_role(session, caller, get_list, body.list_id, "List", VIEWER)
+    with _etag_on_conflict():
+        row = await rules.move_task(session, caller, task.row, target.row,
+                                    before_id=body.before_id, after_id=body.after_id,
+                                    expected=expected_versions(if_match))
     return _with_etag(response, row)
 
 
@@ -106,5 +145,6 @@ async def move_task(body: TaskMove, task: EditableTask, caller: CurrentCaller,
                responses=errors(403, 404, 412))
 async def delete_task(task: EditableTask, caller: CurrentCaller, session: DbSession,
                       if_match: IfMatch = None) -> Response:
-    await rules.delete_task(session, caller, task.row, if_match)
+    with _etag_on_conflict():
+        await rules.delete_task(session, caller, task.row, expected_versions(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

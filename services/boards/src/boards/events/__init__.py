@@ -1,1 +1,1 @@
-"""What the boards service publishes (through its outbox) and consumes."""
+"""The events boards consumes; what it publishes goes through ``boards.db.publisher``."""

@@ -18,7 +18,7 @@ from faststream import FastStream
 
 from boards.config import BoardsSettings
 from boards.db import processed_events
-from boards.service import directory
+from boards.service import read_model
 from boards.service.rebalance import rebalance_long_ranks
 
 log = get_logger(__name__)
@@ -27,16 +27,16 @@ GROUP = "boards"
 STREAMS = [WORKSPACE_EVENTS, IDENTITY_EVENTS]
 
 HANDLERS: dict[str, Handler] = {
-    "user.registered": directory.on_user_changed,
-    "user.updated": directory.on_user_changed,
-    "project.created": directory.on_project_created,
-    "project.updated": directory.on_project_updated,
-    "project.deleted": directory.on_project_deleted,
-    "project.member_added": directory.on_member_added_or_changed,
-    "project.member_role_changed": directory.on_member_added_or_changed,
-    "project.member_removed": directory.on_member_removed,
-    "team.member_removed": directory.on_team_member_removed,
-    "team.deleted": directory.on_team_deleted,
+    "user.registered": read_model.directory.on_user_event,
+    "user.updated": read_model.directory.on_user_event,
+    "project.created": read_model.on_project_created,
+    "project.updated": read_model.on_project_updated,
+    "project.deleted": read_model.on_project_deleted,
+    "project.member_added": read_model.on_member_added_or_changed,
+    "project.member_role_changed": read_model.on_member_added_or_changed,
+    "project.member_removed": read_model.on_member_removed,
+    "team.member_removed": read_model.on_team_member_removed,
+    "team.deleted": read_model.on_team_deleted,
 }
 
 

@@ -1,8 +1,9 @@
 """Who may do what: effective project roles from the local read model, with a read-through
-to workspace on a miss.
+to workspace on a miss. The API layer (``boards.deps`` and the routers) asks these questions
+before it calls a service function; the service functions assume an authorized caller.
 
 The read model (``project_members``) is fed by workspace events (see
-:mod:`boards.service.directory`). A *miss* (no row, or a removed-member tombstone) is not an
+:mod:`boards.service.read_model`). A *miss* (no row, or a removed-member tombstone) is not an
 answer: the project may be seconds old, so we ask workspace once, forwarding the caller's
 own bearer token: ``GET {workspace_url}/api/v1/projects/{id}`` -> 200 with ``my_role`` or
 404. That answer serves this request only and is never written into the read model (the
@@ -13,93 +14,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
 
-import httpx
 import sqlalchemy as sa
-from chassis.errors import Forbidden, NotFound, ServiceUnavailable
-from chassis.logging import get_logger
+from chassis.errors import Forbidden, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boards.domain.roles import Role, at_least
 from boards.models import project_members, projects
-
-log = get_logger(__name__)
-
-Role = Literal["viewer", "editor", "admin"]
-VIEWER: Role = "viewer"
-EDITOR: Role = "editor"
-ADMIN: Role = "admin"
-_RANK: dict[str, int] = {VIEWER: 1, EDITOR: 2, ADMIN: 3}
-
-
-def at_least(role: str | None, minimum: Role) -> bool:
-    return role is not None and _RANK.get(role, 0) >= _RANK[minimum]
-
-
-class Workspace:
-    """HTTP client of the workspace service (service network, never the gateway)."""
-
-    def __init__(self, base_url: str, *, timeout: float = 3.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
-                                         transport=transport)
-
-    async def my_role(self, project_id: uuid.UUID, authorization: str | None,
-                      request_id: str | None = None) -> str | None:
-        """The caller's role in ``project_id`` according to workspace, or None (404)."""
-        if not authorization:
-            return None
-        headers = {"Authorization": authorization}
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        try:
-            response = await self._client.get(f"/api/v1/projects/{project_id}",
-                                              headers=headers)
-        except httpx.HTTPError as exc:
-            log.warning("workspace_unreachable", error=repr(exc)[:300])
-            raise ServiceUnavailable("Project permissions cannot be checked right now; "
-                                     "retry shortly", headers={"Retry-After": "1"}) from exc
-        if response.status_code in (403, 404):
-            return None
-        if response.status_code != 200:
-            log.warning("workspace_read_through_failed", status=response.status_code)
-            raise ServiceUnavailable("Project permissions cannot be checked right now; "
-                                     "retry shortly", headers={"Retry-After": "1"})
-        role = response.json().get("my_role")
-        log.info("project_role_read_through", project_id=str(project_id), role=role)
-        return role if role in _RANK else None
-
-    async def member_role(self, project_id: uuid.UUID, user_id: uuid.UUID,
-                          authorization: str | None, request_id: str | None = None) -> str | None:
-        """Another user's role in ``project_id`` according to workspace (read-through on a
-        read-model miss, e.g. a member added a moment ago), asked with the caller's token:
-        the member list, paged. None when they have no role (or the caller cannot see it)."""
-        if not authorization:
-            return None
-        headers = {"Authorization": authorization}
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        params: dict[str, str | int] = {"limit": 200}
-        while True:
-            try:
-                response = await self._client.get(f"/api/v1/projects/{project_id}/members",
-                                                  headers=headers, params=params)
-            except httpx.HTTPError as exc:
-                raise ServiceUnavailable("Project members cannot be checked right now; "
-                                         "retry shortly", headers={"Retry-After": "1"}) from exc
-            if response.status_code != 200:
-                return None
-            page = response.json()
-            for member in page.get("items", []):
-                if member.get("user_id") == str(user_id):
-                    role = member.get("role")
-                    return role if role in _RANK else None
-            if not page.get("next_cursor"):
-                return None
-            params = {"limit": 200, "cursor": page["next_cursor"]}
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+from boards.service.workspace_client import WorkspaceClient
 
 
 @dataclass
@@ -108,8 +30,7 @@ class Caller:
 
     user_id: uuid.UUID
     authorization: str | None
-    workspace: Workspace
-    request_id: str | None = None
+    workspace: WorkspaceClient
     # Roles resolved during this request (one lookup per project per request).
     _roles: dict[uuid.UUID, str | None] = field(default_factory=dict)
 
@@ -137,8 +58,7 @@ async def project_role(session: AsyncSession, caller: Caller,
             sa.select(projects.c.deleted_at).where(projects.c.id == project_id)
         )).scalar_one_or_none()
         if deleted is None:
-            role = await caller.workspace.my_role(project_id, caller.authorization,
-                                                  caller.request_id)
+            role = await caller.workspace.my_role(project_id, caller.authorization)
     caller._roles[project_id] = role
     return role
 

@@ -11,13 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from chassis.pagination import PageParams
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import Envelope, Payload
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boards.events.publish import emit
+from boards.db import publisher
 from boards.models import activity, users
-from boards.service.paging import cursor_key, page
 
 SOMEONE = "Someone"
 
@@ -55,11 +54,9 @@ async def record(session: AsyncSession, envelope: Envelope, *, project_id: uuid.
 async def emit_and_record(session: AsyncSession, event_type: str, payload: Payload, *,
                           actor_id: uuid.UUID | None, project_id: uuid.UUID,
                           entity_type: str, entity_id: uuid.UUID, summary: str,
-                          extra: dict[str, Any] | None = None,
-                          correlation_id: str | None = None) -> Envelope:
+                          extra: dict[str, Any] | None = None) -> Envelope:
     """Publish an event and log it in the project's activity, in the caller's transaction."""
-    envelope = await emit(session, event_type, payload, actor_id=actor_id,
-                          correlation_id=correlation_id)
+    envelope = await publisher.publish(session, event_type, payload, actor_id=actor_id)
     await record(session, envelope, project_id=project_id, entity_type=entity_type,
                  entity_id=entity_id, summary=summary, data={**envelope.data, **(extra or {})})
     return envelope
@@ -69,9 +66,4 @@ async def list_activity(session: AsyncSession, project_id: uuid.UUID,
                         paging: PageParams) -> tuple[list[Any], str | None]:
     """Newest first, keyset-paged on the insertion sequence."""
     query = sa.select(activity).where(activity.c.project_id == project_id)
-    key = cursor_key(paging, int)
-    if key is not None:
-        query = query.where(activity.c.seq < key[0])
-    rows = (await session.execute(
-        query.order_by(activity.c.seq.desc()).limit(paging.limit + 1))).all()
-    return page(rows, paging, lambda row: [row.seq])
+    return await keyset_page(session, query, paging, activity.c.seq, descending=True)

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from chassis.db import Lock, get_row
 from chassis.errors import NotFound
-from chassis.pagination import PageParams
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import BoardChanged
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import boards, lists, projects, tasks
-from boards.schemas import Board
-from boards.service import tasks as task_rules
-from boards.service.access import EDITOR, VIEWER, Caller, require_role
+from boards.service.access import Caller
 from boards.service.activity import emit_and_record, quoted, user_name
-from boards.service.paging import created_key, cursor_key, page
+from boards.service.task_events import announce_cascade_deletion
 
 
 def project_lock_key(project_id: uuid.UUID) -> sa.ColumnElement[int]:
@@ -40,23 +38,15 @@ async def hold_project(session: AsyncSession, project_id: uuid.UUID) -> None:
 
 
 async def get_board(session: AsyncSession, board_id: uuid.UUID, *,
-                    lock: str | None = None) -> sa.Row[Any]:
-    query = sa.select(boards).where(boards.c.id == board_id)
-    if lock == "update":
-        query = query.with_for_update()
-    elif lock == "no_key_update":
-        query = query.with_for_update(key_share=True)
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound("Board not found")
-    return row
+                    lock: Lock | None = None) -> sa.Row[Any]:
+    return await get_row(session, boards, board_id, missing=NotFound("Board not found"),
+                         lock=lock)
 
 
 async def create_board(session: AsyncSession, caller: Caller, project_id: uuid.UUID,
                        name: str) -> sa.Row[Any]:
-    await require_role(session, caller, project_id, EDITOR, what="Project")
     await hold_project(session, project_id)
-    row = (await session.execute(boards.insert().values(
+    row: sa.Row[Any] = (await session.execute(boards.insert().values(
         id=uuid.uuid4(), project_id=project_id, name=name, created_by=caller.user_id
     ).returning(boards))).one()
     actor = await user_name(session, caller.user_id)
@@ -68,20 +58,14 @@ async def create_board(session: AsyncSession, caller: Caller, project_id: uuid.U
     return row
 
 
-async def list_boards(session: AsyncSession, caller: Caller, project_id: uuid.UUID,
+async def list_boards(session: AsyncSession, project_id: uuid.UUID,
                       paging: PageParams) -> tuple[list[Any], str | None]:
-    await require_role(session, caller, project_id, VIEWER, what="Project")
     query = sa.select(boards).where(boards.c.project_id == project_id)
-    key = cursor_key(paging, datetime, uuid.UUID)
-    if key is not None:
-        query = query.where(sa.tuple_(boards.c.created_at, boards.c.id) > sa.tuple_(*key))
-    rows = (await session.execute(query.order_by(boards.c.created_at, boards.c.id)
-                                  .limit(paging.limit + 1))).all()
-    return page(rows, paging, created_key)
+    return await keyset_page(session, query, paging, boards.c.created_at, boards.c.id)
 
 
 def _rfc3339(column: Any) -> Any:
-    """SQL: a timestamptz as RFC 3339 UTC text exactly as the API's models write it
+    """SQL: a timestamptz as RFC 3339 UTC text exactly as the API writes times
     (``Z``; six fraction digits, or none when the fraction is zero)."""
     utc = column.op("AT TIME ZONE")(sa.literal("UTC"))
     return sa.case(
@@ -92,7 +76,7 @@ def _rfc3339(column: Any) -> Any:
 
 
 def _task_json() -> Any:
-    """SQL: one task as the JSON object of :class:`boards.schemas.Task`."""
+    """SQL: one task as the JSON object the API gives for a task."""
     t = tasks.c
     return sa.func.json_build_object(
         "id", t.id, "project_id", t.project_id, "board_id", t.board_id, "list_id", t.list_id,
@@ -103,12 +87,12 @@ def _task_json() -> Any:
         "version", t.version)
 
 
-async def board_detail_json(session: AsyncSession, board: sa.Row[Any]) -> str:
-    """The board with its lists in order, each with its tasks in order, as JSON text.
+async def lists_json(session: AsyncSession, board_id: uuid.UUID) -> str:
+    """The board's lists in order, each with its tasks in order, as a JSON array (text).
 
     One query: PostgreSQL builds each list's JSON with its tasks (read in list order off the
     (list_id, position) index), so a board of thousands of tasks costs no per-task Python
-    work. The objects match :class:`boards.schemas.BoardDetail` (tests compare them)."""
+    work. The objects are those the API gives for lists and tasks (tests compare them)."""
     tasks_of_list = (sa.select(sa.func.coalesce(
         sa.func.json_agg(aggregate_order_by(_task_json(), tasks.c.position)),
         sa.text("'[]'::json")))
@@ -117,10 +101,9 @@ async def board_detail_json(session: AsyncSession, board: sa.Row[Any]) -> str:
         "id", lists.c.id, "board_id", lists.c.board_id, "name", lists.c.name,
         "position", lists.c.position, "wip_limit", lists.c.wip_limit, "tasks", tasks_of_list)
     rows = (await session.execute(
-        sa.select(sa.cast(list_json, sa.Text)).where(lists.c.board_id == board.id)
+        sa.select(sa.cast(list_json, sa.Text)).where(lists.c.board_id == board_id)
         .order_by(lists.c.position))).scalars().all()
-    head = Board.model_validate(board).model_dump_json()
-    return head[:-1] + ',"lists":[' + ",".join(rows) + "]}"
+    return "[" + ",".join(rows) + "]"
 
 
 async def rename_board(session: AsyncSession, caller: Caller, board: sa.Row[Any],
@@ -128,7 +111,7 @@ async def rename_board(session: AsyncSession, caller: Caller, board: sa.Row[Any]
     current = await get_board(session, board.id, lock="no_key_update")
     if current.name == name:
         return current
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         boards.update().where(boards.c.id == board.id)
         .values(name=name, updated_at=sa.func.now()).returning(boards))).one()
     actor = await user_name(session, caller.user_id)
@@ -146,8 +129,8 @@ async def delete_board(session: AsyncSession, caller: Caller, board: sa.Row[Any]
     """Delete the board, its lists and tasks; each task emits ``task.deleted`` (so reminders
     and other read models drop it) and the board one activity entry."""
     current = await get_board(session, board.id, lock="update")
-    task_count = await task_rules.announce_cascade_deletion(
-        session, caller, tasks.c.board_id == board.id)
+    task_count = await announce_cascade_deletion(session, caller.user_id,
+                                                 tasks.c.board_id == board.id)
     await session.execute(boards.delete().where(boards.c.id == board.id))
     actor = await user_name(session, caller.user_id)
     await emit_and_record(

@@ -1,37 +1,27 @@
 """Comments on tasks: any project role may comment; only the author edits; the author or a
-project admin deletes."""
+project admin deletes (the API layer checks who may)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from chassis.errors import Forbidden, NotFound
-from chassis.pagination import PageParams
+from chassis.db import Lock, get_row
+from chassis.errors import NotFound
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import CommentChanged
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import comments, tasks
-from boards.service.access import ADMIN, Caller, local_role
-from boards.service.activity import (
-    emit_and_record,
-    quoted,
-    user_name,
-)
-from boards.service.paging import created_key, cursor_key, page
+from boards.service.access import Caller, local_role
+from boards.service.activity import emit_and_record, quoted, user_name
 
 
 async def get_comment(session: AsyncSession, comment_id: uuid.UUID, *,
-                      lock: bool = False) -> sa.Row[Any]:
-    query = sa.select(comments).where(comments.c.id == comment_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound("Comment not found")
-    return row
+                      lock: Lock | None = None) -> sa.Row[Any]:
+    return await get_row(session, comments, comment_id,
+                         missing=NotFound("Comment not found"), lock=lock)
 
 
 async def _payload(session: AsyncSession, comment: Any, task: Any) -> CommentChanged:
@@ -50,7 +40,7 @@ async def _task_of(session: AsyncSession, comment: Any) -> sa.Row[Any]:
 
 async def create_comment(session: AsyncSession, caller: Caller, task: sa.Row[Any],
                          body: str) -> sa.Row[Any]:
-    row = (await session.execute(comments.insert().values(
+    row: sa.Row[Any] = (await session.execute(comments.insert().values(
         id=uuid.uuid4(), task_id=task.id, project_id=task.project_id,
         author_id=caller.user_id, body=body,
         created_at=sa.func.clock_timestamp(), updated_at=sa.func.clock_timestamp(),
@@ -67,23 +57,16 @@ async def list_comments(session: AsyncSession, task_id: uuid.UUID,
                         paging: PageParams) -> tuple[list[Any], str | None]:
     """Oldest first."""
     query = sa.select(comments).where(comments.c.task_id == task_id)
-    key = cursor_key(paging, datetime, uuid.UUID)
-    if key is not None:
-        query = query.where(sa.tuple_(comments.c.created_at, comments.c.id) > sa.tuple_(*key))
-    rows = (await session.execute(query.order_by(comments.c.created_at, comments.c.id)
-                                  .limit(paging.limit + 1))).all()
-    return page(rows, paging, created_key)
+    return await keyset_page(session, query, paging, comments.c.created_at, comments.c.id)
 
 
 async def edit_comment(session: AsyncSession, caller: Caller, comment: sa.Row[Any],
                        body: str) -> sa.Row[Any]:
-    """Only the author; emits ``comment.updated`` (and its activity entry)."""
-    if comment.author_id != caller.user_id:
-        raise Forbidden("Only the author may edit a comment")
-    current = await get_comment(session, comment.id, lock=True)
+    """Emits ``comment.updated`` (and its activity entry) if the body changed."""
+    current = await get_comment(session, comment.id, lock="update")
     if current.body == body:
         return current
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         comments.update().where(comments.c.id == current.id)
         .values(body=body, updated_at=sa.func.clock_timestamp()).returning(comments))).one()
     task = await _task_of(session, row)
@@ -95,11 +78,8 @@ async def edit_comment(session: AsyncSession, caller: Caller, comment: sa.Row[An
     return row
 
 
-async def delete_comment(session: AsyncSession, caller: Caller, comment: sa.Row[Any],
-                         role: str) -> None:
-    if comment.author_id != caller.user_id and role != ADMIN:
-        raise Forbidden("Only the author or a project admin may delete a comment")
-    current = await get_comment(session, comment.id, lock=True)
+async def delete_comment(session: AsyncSession, caller: Caller, comment: sa.Row[Any]) -> None:
+    current = await get_comment(session, comment.id, lock="update")
     task = await _task_of(session, current)
     await session.execute(comments.delete().where(comments.c.id == current.id))
     actor = await user_name(session, caller.user_id)

@@ -6,18 +6,39 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from chassis.pagination import PageParams
+from chassis.db import get_row
+from chassis.errors import NotFound
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import ListChanged
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boards.models import lists, tasks
-from boards.service import tasks as task_rules
+from boards.models import boards, lists, tasks
 from boards.service.access import Caller
 from boards.service.activity import emit_and_record, quoted, user_name
 from boards.service.boards import get_board
 from boards.service.ordering import new_position
-from boards.service.paging import cursor_key, page
-from boards.service.tasks import lock_list
+from boards.service.task_events import announce_cascade_deletion
+
+
+async def get_list(session: AsyncSession, list_id: uuid.UUID) -> sa.Row[Any]:
+    return await get_row(session, lists, list_id, missing=NotFound("List not found"))
+
+
+async def lock_list(session: AsyncSession, target: Any, *, mode: str = "no_key_update"
+                    ) -> sa.Row[Any]:
+    """Lock a list row (``no_key_update``: placing tasks in it; ``update``: deleting it),
+    after a KEY SHARE lock on its board. Every path takes board before list before task, so
+    a board deletion cannot deadlock with a task being placed (whose foreign-key check
+    would otherwise take the board after the list). 404 if the list is gone."""
+    await session.execute(sa.select(boards.c.id).where(boards.c.id == target.board_id)
+                          .with_for_update(read=True, key_share=True))
+    query = sa.select(lists).where(lists.c.id == target.id)
+    query = query.with_for_update() if mode == "update" else \
+        query.with_for_update(key_share=True)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound("List not found")
+    return row
 
 
 def _payload(row: Any) -> ListChanged:
@@ -31,7 +52,7 @@ async def create_list(session: AsyncSession, caller: Caller, board: sa.Row[Any],
     board = await get_board(session, board.id, lock="no_key_update")
     position = await new_position(session, lists, lists.c.board_id, board.id, kind="list",
                                   container_kind="board")
-    row = (await session.execute(lists.insert().values(
+    row: sa.Row[Any] = (await session.execute(lists.insert().values(
         id=uuid.uuid4(), board_id=board.id, project_id=board.project_id, name=name,
         position=position, wip_limit=wip_limit).returning(lists))).one()
     actor = await user_name(session, caller.user_id)
@@ -45,12 +66,7 @@ async def create_list(session: AsyncSession, caller: Caller, board: sa.Row[Any],
 async def list_lists(session: AsyncSession, board_id: uuid.UUID,
                      paging: PageParams) -> tuple[list[Any], str | None]:
     query = sa.select(lists).where(lists.c.board_id == board_id)
-    key = cursor_key(paging, str)
-    if key is not None:
-        query = query.where(lists.c.position > key[0])
-    rows = (await session.execute(query.order_by(lists.c.position)
-                                  .limit(paging.limit + 1))).all()
-    return page(rows, paging, lambda row: [row.position])
+    return await keyset_page(session, query, paging, lists.c.position)
 
 
 async def update_list(session: AsyncSession, caller: Caller, target: sa.Row[Any],
@@ -59,7 +75,7 @@ async def update_list(session: AsyncSession, caller: Caller, target: sa.Row[Any]
     diff = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not diff:
         return current
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         lists.update().where(lists.c.id == current.id)
         .values(**diff, updated_at=sa.func.now()).returning(lists))).one()
     actor = await user_name(session, caller.user_id)
@@ -86,7 +102,7 @@ async def move_list(session: AsyncSession, caller: Caller, target: sa.Row[Any], 
     position = await new_position(session, lists, lists.c.board_id, current.board_id,
                                   moving_id=current.id, before_id=before_id,
                                   after_id=after_id, kind="list", container_kind="board")
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         lists.update().where(lists.c.id == current.id)
         .values(position=position, updated_at=sa.func.now()).returning(lists))).one()
     reference_id = before_id or after_id
@@ -104,8 +120,8 @@ async def move_list(session: AsyncSession, caller: Caller, target: sa.Row[Any], 
 async def delete_list(session: AsyncSession, caller: Caller, target: sa.Row[Any]) -> None:
     """Delete the list and its tasks (each emits ``task.deleted``); one activity entry."""
     current = await lock_list(session, target, mode="update")
-    count = await task_rules.announce_cascade_deletion(session, caller,
-                                                       tasks.c.list_id == current.id)
+    count = await announce_cascade_deletion(session, caller.user_id,
+                                            tasks.c.list_id == current.id)
     await session.execute(lists.delete().where(lists.c.id == current.id))
     actor = await user_name(session, caller.user_id)
     suffix = f" and its {count} task{'s' if count != 1 else ''}" if count else ""

@@ -34,7 +34,7 @@ async def new_position(session: AsyncSession, table: sa.Table, container: sa.Col
     async def reference(ref_id: uuid.UUID, field: str) -> str:
         if ref_id == moving_id:
             raise Unprocessable(f"{field} cannot be the {kind} being moved", loc=["body", field])
-        found = (await session.execute(
+        found: str | None = (await session.execute(
             sa.select(position).where(table.c.id == ref_id, container == container_id)
         )).scalar_one_or_none()
         if found is None:

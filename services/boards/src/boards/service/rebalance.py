@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from boards.db import SCHEMA
 from boards.domain.rank import spread
 from boards.models import boards, lists, tasks
-from boards.service.tasks import lock_list
+from boards.service.lists import lock_list
 
 log = get_logger(__name__)
 

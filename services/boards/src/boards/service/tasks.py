@@ -1,15 +1,18 @@
-"""Tasks: create at the end of a list, filter, edit with optimistic concurrency (version /
-If-Match), move between lists of one project, delete; unassignment when a member leaves."""
+"""Tasks: create at the end of a list, filter, edit with optimistic concurrency (the caller
+names the versions it expects), move between lists of one project, delete; unassignment
+when a member leaves."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from chassis.db import Lock, get_row
 from chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from chassis.pagination import PageParams
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import (
     TaskAssigned,
     TaskDueDateChanged,
@@ -20,44 +23,33 @@ from contracts.events import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boards.events.publish import emit
-from boards.models import boards, lists, project_members, tasks
-from boards.service.access import VIEWER, Caller, local_role, project_role, require_role
+from boards.models import lists, project_members, tasks
+from boards.service.access import Caller, local_role
 from boards.service.activity import emit_and_record, quoted, user_name, user_names
+from boards.service.lists import lock_list
 from boards.service.ordering import new_position
-from boards.service.paging import created_key, cursor_key, page
+from boards.service.task_events import snapshot
 
-_SNAPSHOT_FIELDS = ("project_id", "board_id", "list_id", "title", "assignee_id", "due_at",
-                    "created_by", "version")
-_FIELD_NAMES = {"title": "title", "description": "description", "priority": "priority",
-                "labels": "labels"}
+# The fields a ``task.updated`` reports; assignee and due date have events of their own.
+_UPDATED_FIELDS = ("title", "description", "priority", "labels")
 
-
-# --- helpers --------------------------------------------------------------------------------
+# Versions the caller expects a task to be at; None: any version.
+Expected = Collection[int] | None
 
 
-def snapshot(row: Any) -> dict[str, Any]:
-    """The TaskSnapshot fields of a task row."""
-    return {"task_id": row.id, **{name: getattr(row, name) for name in _SNAPSHOT_FIELDS}}
+class VersionConflict(PreconditionFailed):
+    """The task is no longer at a version the caller expects (nothing was changed)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"The task has changed (its version is now {version}); reload it "
+                         "and retry")
+        self.version = version
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(if_match: str | None, version: int) -> None:
-    """412 unless ``If-Match`` is absent, ``*``, or lists the current version's ETag."""
-    if if_match is None:
-        return
-    for candidate in if_match.split(","):
-        tag = candidate.strip()
-        if tag == "*":
-            return
-        tag = tag.removeprefix("W/").strip('"')
-        if tag == str(version):
-            return
-    raise PreconditionFailed(f"The task has changed (its version is now {version}); reload "
-                             "it and retry", headers={"ETag": etag(version)})
+def check_version(expected: Expected, version: int) -> None:
+    """412 (:class:`VersionConflict`) unless ``version`` is one the caller expects."""
+    if expected is not None and version not in expected:
+        raise VersionConflict(version)
 
 
 def _human_list(words: list[str]) -> str:
@@ -69,38 +61,9 @@ def _due(value: datetime) -> str:
 
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID, *,
-                   lock: bool = False) -> sa.Row[Any]:
-    query = sa.select(tasks).where(tasks.c.id == task_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound("Task not found")
-    return row
-
-
-async def get_list(session: AsyncSession, list_id: uuid.UUID) -> sa.Row[Any]:
-    row = (await session.execute(sa.select(lists).where(lists.c.id == list_id))).first()
-    if row is None:
-        raise NotFound("List not found")
-    return row
-
-
-async def lock_list(session: AsyncSession, target: Any, *, mode: str = "no_key_update"
-                    ) -> sa.Row[Any]:
-    """Lock a list row (``no_key_update``: placing tasks in it; ``update``: deleting it),
-    after a KEY SHARE lock on its board. Every path takes board before list before task, so
-    a board deletion cannot deadlock with a task being placed (whose foreign-key check
-    would otherwise take the board after the list). 404 if the list is gone."""
-    await session.execute(sa.select(boards.c.id).where(boards.c.id == target.board_id)
-                          .with_for_update(read=True, key_share=True))
-    query = sa.select(lists).where(lists.c.id == target.id)
-    query = query.with_for_update() if mode == "update" else \
-        query.with_for_update(key_share=True)
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise NotFound("List not found")
-    return row
+                   lock: Lock | None = None) -> sa.Row[Any]:
+    return await get_row(session, tasks, task_id, missing=NotFound("Task not found"),
+                         lock=lock)
 
 
 async def check_assignee(session: AsyncSession, caller: Caller, project_id: uuid.UUID,
@@ -109,13 +72,14 @@ async def check_assignee(session: AsyncSession, caller: Caller, project_id: uuid
 
     From the read model, whose row is locked FOR SHARE: a concurrent removal of that member
     waits for this transaction, then unassigns what it assigned. On a miss (a member added a
-    moment ago, whose event is still on its way) workspace is asked once (read-through)."""
+    moment ago, whose event is still on its way) workspace is asked once (read-through).
+    The caller may always assign themself: the API layer let them edit in this project."""
     if await local_role(session, project_id, assignee_id, lock=True) is not None:
         return
-    if assignee_id == caller.user_id and await project_role(session, caller, project_id):
+    if assignee_id == caller.user_id:
         return
-    if await caller.workspace.member_role(project_id, assignee_id, caller.authorization,
-                                          caller.request_id) is not None:
+    if await caller.workspace.member_role(project_id, assignee_id,
+                                          caller.authorization) is not None:
         return
     raise Unprocessable("The assignee has no role in this project", loc=["body", "assignee_id"])
 
@@ -133,8 +97,7 @@ async def _wip_check(session: AsyncSession, target: sa.Row[Any]) -> None:
 
 
 async def _assignment_events(session: AsyncSession, caller_id: uuid.UUID | None, row: Any,
-                             previous: uuid.UUID | None, actor: str,
-                             correlation_id: str | None = None) -> None:
+                             previous: uuid.UUID | None, actor: str) -> None:
     names = await user_names(session, [row.assignee_id, previous])
     if row.assignee_id is not None:
         assignee = names.get(row.assignee_id, "someone")
@@ -142,8 +105,7 @@ async def _assignment_events(session: AsyncSession, caller_id: uuid.UUID | None,
             session, "task.assigned", TaskAssigned(**snapshot(row),
                                                    previous_assignee_id=previous),
             actor_id=caller_id, project_id=row.project_id, entity_type="task",
-            entity_id=row.id, summary=f"{actor} assigned {quoted(row.title)} to {assignee}",
-            correlation_id=correlation_id)
+            entity_id=row.id, summary=f"{actor} assigned {quoted(row.title)} to {assignee}")
     elif previous is not None:
         former = names.get(previous, "someone")
         summary = (f"{actor} unassigned {former} from {quoted(row.title)}" if caller_id
@@ -152,7 +114,7 @@ async def _assignment_events(session: AsyncSession, caller_id: uuid.UUID | None,
             session, "task.unassigned", TaskUnassigned(**snapshot(row),
                                                        previous_assignee_id=previous),
             actor_id=caller_id, project_id=row.project_id, entity_type="task",
-            entity_id=row.id, summary=summary, correlation_id=correlation_id)
+            entity_id=row.id, summary=summary)
 
 
 # --- create / read --------------------------------------------------------------------------
@@ -167,7 +129,7 @@ async def create_task(session: AsyncSession, caller: Caller, target: sa.Row[Any]
     target = await lock_list(session, target)
     await _wip_check(session, target)
     position = await new_position(session, tasks, tasks.c.list_id, target.id)
-    row = (await session.execute(tasks.insert().values(
+    row: sa.Row[Any] = (await session.execute(tasks.insert().values(
         id=uuid.uuid4(), project_id=target.project_id, board_id=target.board_id,
         list_id=target.id, title=title, description=description, assignee_id=assignee_id,
         due_at=due_at, priority=priority, labels=labels, position=position,
@@ -190,17 +152,12 @@ async def list_tasks(session: AsyncSession, caller: Caller, *, board_id: uuid.UU
                      due_before: datetime | None, q: str | None,
                      paging: PageParams) -> tuple[list[Any], str | None]:
     """Tasks matching every filter given. With ``list_id``: list order; otherwise oldest
-    first. Without ``board_id``/``list_id``: every project the read model gives the caller."""
-    from boards.service.boards import get_board
-
+    first. Without ``board_id``/``list_id``: every project the read model gives the caller
+    (the API layer has checked that the caller may read the board or list given)."""
     conditions: list[Any] = []
     if board_id is not None:
-        board = await get_board(session, board_id)
-        await require_role(session, caller, board.project_id, VIEWER, what="Board")
         conditions.append(tasks.c.board_id == board_id)
     if list_id is not None:
-        target = await get_list(session, list_id)
-        await require_role(session, caller, target.project_id, VIEWER, what="List")
         conditions.append(tasks.c.list_id == list_id)
     if board_id is None and list_id is None:
         conditions.append(tasks.c.project_id.in_(
@@ -217,25 +174,15 @@ async def list_tasks(session: AsyncSession, caller: Caller, *, board_id: uuid.UU
                                  tasks.c.description.ilike(pattern, escape="\\")))
     query = sa.select(tasks).where(*conditions)
     if list_id is not None:
-        key = cursor_key(paging, str)
-        if key is not None:
-            query = query.where(tasks.c.position > key[0])
-        query = query.order_by(tasks.c.position)
-        rows = (await session.execute(query.limit(paging.limit + 1))).all()
-        return page(rows, paging, lambda row: [row.position])
-    created = cursor_key(paging, datetime, uuid.UUID)
-    if created is not None:
-        query = query.where(sa.tuple_(tasks.c.created_at, tasks.c.id) > sa.tuple_(*created))
-    rows = (await session.execute(query.order_by(tasks.c.created_at, tasks.c.id)
-                                  .limit(paging.limit + 1))).all()
-    return page(rows, paging, created_key)
+        return await keyset_page(session, query, paging, tasks.c.position)
+    return await keyset_page(session, query, paging, tasks.c.created_at, tasks.c.id)
 
 
 # --- change ---------------------------------------------------------------------------------
 
 
 async def update_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
-                      changes: dict[str, Any], if_match: str | None) -> sa.Row[Any]:
+                      changes: dict[str, Any], expected: Expected) -> sa.Row[Any]:
     """Apply the fields given. Nothing changed: same version, no event. Otherwise the version
     goes up by one and each kind of change emits its event: ``task.assigned`` /
     ``task.unassigned`` for the assignee, ``task.due_date_changed`` for the due date,
@@ -244,17 +191,17 @@ async def update_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
     if new_assignee is not None:
         # Before the task lock: membership row, then task, like the consumer (no deadlock).
         await check_assignee(session, caller, task.project_id, new_assignee)
-    current = await get_task(session, task.id, lock=True)
-    check_if_match(if_match, current.version)
+    current = await get_task(session, task.id, lock="update")
+    check_version(expected, current.version)
     diff = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not diff:
         return current
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         tasks.update().where(tasks.c.id == task.id)
         .values(**diff, version=tasks.c.version + 1, updated_at=sa.func.now())
         .returning(tasks))).one()
     actor = await user_name(session, caller.user_id)
-    plain = [name for name in _FIELD_NAMES if name in diff]
+    plain = [name for name in _UPDATED_FIELDS if name in diff]
     if plain:
         summary = f"{actor} changed the {_human_list(plain)} of {quoted(row.title)}"
         if "title" in diff:
@@ -278,26 +225,23 @@ async def update_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
     return row
 
 
-async def move_task(session: AsyncSession, caller: Caller, task: sa.Row[Any], *,
-                    list_id: uuid.UUID, before_id: uuid.UUID | None,
-                    after_id: uuid.UUID | None, if_match: str | None) -> sa.Row[Any]:
-    """Move to ``list_id`` (same project), before/after a neighbour or to the end. Writes the
-    task row only. Locks: the target list (serialises ranks in it), then the task."""
-    target = await get_list(session, list_id)
+async def move_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
+                    target: sa.Row[Any], *, before_id: uuid.UUID | None,
+                    after_id: uuid.UUID | None, expected: Expected) -> sa.Row[Any]:
+    """Move to the list ``target`` (same project), before/after a neighbour or to the end.
+    Writes the task row only. Locks: the target list (serialises ranks in it), then the
+    task."""
     if target.project_id != task.project_id:
-        # Someone else's list is invisible (404); a list of another project of mine is 422.
-        if await project_role(session, caller, target.project_id) is None:
-            raise NotFound("List not found")
         raise Unprocessable("The target list is on a board of another project",
                             loc=["body", "list_id"])
     target = await lock_list(session, target)
-    current = await get_task(session, task.id, lock=True)
-    check_if_match(if_match, current.version)
+    current = await get_task(session, task.id, lock="update")
+    check_version(expected, current.version)
     if current.list_id != target.id:
         await _wip_check(session, target)
     position = await new_position(session, tasks, tasks.c.list_id, target.id,
                                   moving_id=current.id, before_id=before_id, after_id=after_id)
-    row = (await session.execute(
+    row: sa.Row[Any] = (await session.execute(
         tasks.update().where(tasks.c.id == current.id)
         .values(list_id=target.id, board_id=target.board_id, position=position,
                 version=tasks.c.version + 1, updated_at=sa.func.now())
@@ -320,9 +264,9 @@ async def move_task(session: AsyncSession, caller: Caller, task: sa.Row[Any], *,
 
 
 async def delete_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
-                      if_match: str | None) -> None:
-    current = await get_task(session, task.id, lock=True)
-    check_if_match(if_match, current.version)
+                      expected: Expected) -> None:
+    current = await get_task(session, task.id, lock="update")
+    check_version(expected, current.version)
     await session.execute(tasks.delete().where(tasks.c.id == current.id))
     actor = await user_name(session, caller.user_id)
     await emit_and_record(
@@ -331,24 +275,12 @@ async def delete_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
         summary=f"{actor} deleted task {quoted(current.title)}")
 
 
-async def announce_cascade_deletion(session: AsyncSession, caller: Caller,
-                                    condition: Any) -> int:
-    """``task.deleted`` for every task about to go with its list or board (the caller's
-    parent row is locked FOR UPDATE, so no task can join meanwhile). The parent's own
-    activity entry covers them; returns how many."""
-    rows = (await session.execute(sa.select(tasks).where(condition))).all()
-    for row in rows:
-        await emit(session, "task.deleted", TaskSnapshot(**snapshot(row)),
-                   actor_id=caller.user_id)
-    return len(rows)
-
-
 async def unassign_member(session: AsyncSession, project_ids: list[uuid.UUID],
-                          user_id: uuid.UUID, *, actor_id: uuid.UUID | None,
-                          correlation_id: str | None) -> int:
+                          user_id: uuid.UUID, *, actor_id: uuid.UUID | None) -> int:
     """Unassign ``user_id`` from every task of ``project_ids`` (they lost their role there),
     one ``task.unassigned`` each. Called by the consumer after the membership row changed
-    (that row lock orders it after any in-flight assignment)."""
+    (that row lock orders it after any in-flight assignment); the events carry the
+    correlation id of the event being handled."""
     if not project_ids:
         return 0
     rows = (await session.execute(
@@ -358,6 +290,5 @@ async def unassign_member(session: AsyncSession, project_ids: list[uuid.UUID],
         .returning(tasks))).all()
     actor = await user_name(session, actor_id) if actor_id else "Someone"
     for row in rows:
-        await _assignment_events(session, actor_id, row, user_id, actor,
-                                 correlation_id=correlation_id)
+        await _assignment_events(session, actor_id, row, user_id, actor)
     return len(rows)

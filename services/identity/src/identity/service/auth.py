@@ -9,22 +9,19 @@ from typing import Any
 
 import sqlalchemy as sa
 from chassis.errors import Conflict, TooManyRequests, Unauthorized
-from chassis.http import current_request_id
 from chassis.logging import get_logger
-from chassis.outbox import add_event
-from contracts.events import UserRegistered, make_event
-from contracts.streams import IDENTITY_EVENTS
+from contracts.events import UserRegistered
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.models import outbox, refresh_tokens, users
+from identity.db import publisher
+from identity.models import refresh_tokens, users
 from identity.service.passwords import Passwords
 from identity.service.ratelimit import LoginBlocked, LoginLimiter
 from identity.service.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
 
 log = get_logger(__name__)
 
-PRODUCER = "identity"
 INVALID_CREDENTIALS = "Invalid e-mail or password"
 INVALID_REFRESH_TOKEN = "Invalid or expired refresh token"
 
@@ -51,16 +48,15 @@ async def register(session: AsyncSession, passwords: Passwords, *, email: str, p
     email = normalize_email(email)
     password_hash = await passwords.hash(password)
     user_id = uuid.uuid4()
-    row = (await session.execute(
+    row: sa.Row[Any] | None = (await session.execute(
         insert(users)
         .values(id=user_id, email=email, full_name=full_name, password_hash=password_hash)
         .on_conflict_do_nothing(index_elements=[users.c.email])
         .returning(users))).first()
     if row is None:
         raise Conflict("An account with this e-mail already exists")
-    await add_event(session, outbox, IDENTITY_EVENTS, make_event(
-        "user.registered", UserRegistered(user_id=user_id, email=email, full_name=full_name),
-        producer=PRODUCER, actor_id=user_id, correlation_id=current_request_id()))
+    await publisher.publish(session, "user.registered", UserRegistered(
+        user_id=user_id, email=email, full_name=full_name), actor_id=user_id)
     log.info("user_registered", user_id=str(user_id))
     return row
 

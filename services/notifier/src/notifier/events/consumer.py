@@ -8,6 +8,7 @@ by a NOTIFY delivered at commit. Nothing here talks to SMTP."""
 from __future__ import annotations
 
 from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.read_model import payload_handler
 from contracts.events import (
     CommentChanged,
     Envelope,
@@ -15,8 +16,6 @@ from contracts.events import (
     Reminder,
     TaskSnapshot,
     TeamMemberAdded,
-    UserRegistered,
-    UserUpdated,
 )
 from contracts.streams import BOARDS_EVENTS, IDENTITY_EVENTS, SCHEDULER_EVENTS, WORKSPACE_EVENTS
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notifier.config import NotifierSettings
 from notifier.db import processed_events
 from notifier.service import rules
-from notifier.service.directory import upsert_user
+from notifier.service.directory import directory
 from notifier.service.notify import deliver
-from notifier.service.tasks import apply_snapshot
+from notifier.service.tasks import apply_snapshot, mark_deleted
 
 GROUP = "notifier"
 STREAMS = [IDENTITY_EVENTS, WORKSPACE_EVENTS, BOARDS_EVENTS, SCHEDULER_EVENTS]
@@ -38,34 +37,17 @@ TASK_SNAPSHOT_EVENTS = ("task.updated", "task.moved", "task.unassigned",
 def make_handlers(settings: NotifierSettings) -> dict[str, Handler]:
     host = settings.message_id_host
 
-    async def on_user(session: AsyncSession, envelope: Envelope) -> None:
-        user = envelope.payload()
-        assert isinstance(user, UserRegistered | UserUpdated)
-        await upsert_user(session, user_id=user.user_id, email=user.email,
-                          full_name=user.full_name, as_of=envelope.occurred_at)
-
-    async def on_team_member_added(session: AsyncSession, envelope: Envelope) -> None:
+    async def on_member_added(session: AsyncSession, envelope: Envelope) -> None:
+        """``team.member_added`` / ``project.member_added``: the directory learns the
+        member's address and name from the event itself, and the member is told."""
         member = envelope.payload()
-        assert isinstance(member, TeamMemberAdded)
-        await upsert_user(session, user_id=member.user_id, email=member.email,
-                          full_name=member.full_name, as_of=envelope.occurred_at)
-        await deliver(session, envelope,
-                      await rules.team_member_added(session, envelope, member),
-                      message_id_host=host)
-
-    async def on_project_member_added(session: AsyncSession, envelope: Envelope) -> None:
-        member = envelope.payload()
-        assert isinstance(member, ProjectMemberAdded)
-        await upsert_user(session, user_id=member.user_id, email=member.email,
-                          full_name=member.full_name, as_of=envelope.occurred_at)
-        await deliver(session, envelope,
-                      await rules.project_member_added(session, envelope, member),
-                      message_id_host=host)
-
-    async def on_task_snapshot(session: AsyncSession, envelope: Envelope) -> None:
-        task = envelope.payload()
-        assert isinstance(task, TaskSnapshot)
-        await apply_snapshot(session, task)
+        assert isinstance(member, TeamMemberAdded | ProjectMemberAdded)
+        await directory.upsert(session, member.user_id, email=member.email,
+                               full_name=member.full_name, as_of=envelope.occurred_at)
+        drafts = (await rules.team_member_added(session, envelope, member)
+                  if isinstance(member, TeamMemberAdded)
+                  else await rules.project_member_added(session, envelope, member))
+        await deliver(session, envelope, drafts, message_id_host=host)
 
     async def on_task_assigned(session: AsyncSession, envelope: Envelope) -> None:
         """``task.assigned``, and ``task.created`` when the new task has an assignee."""
@@ -74,11 +56,6 @@ def make_handlers(settings: NotifierSettings) -> dict[str, Handler]:
         await apply_snapshot(session, task)
         await deliver(session, envelope, await rules.task_assigned(session, envelope, task),
                       message_id_host=host)
-
-    async def on_task_deleted(session: AsyncSession, envelope: Envelope) -> None:
-        task = envelope.payload()
-        assert isinstance(task, TaskSnapshot)
-        await apply_snapshot(session, task, deleted=True)
 
     async def on_comment_created(session: AsyncSession, envelope: Envelope) -> None:
         comment = envelope.payload()
@@ -94,14 +71,14 @@ def make_handlers(settings: NotifierSettings) -> dict[str, Handler]:
                       message_id_host=host)
 
     return {
-        "user.registered": on_user,
-        "user.updated": on_user,
-        "team.member_added": on_team_member_added,
-        "project.member_added": on_project_member_added,
+        "user.registered": directory.on_user_event,
+        "user.updated": directory.on_user_event,
+        "team.member_added": on_member_added,
+        "project.member_added": on_member_added,
         "task.created": on_task_assigned,
         "task.assigned": on_task_assigned,
-        **dict.fromkeys(TASK_SNAPSHOT_EVENTS, on_task_snapshot),
-        "task.deleted": on_task_deleted,
+        **dict.fromkeys(TASK_SNAPSHOT_EVENTS, payload_handler(TaskSnapshot, apply_snapshot)),
+        "task.deleted": payload_handler(TaskSnapshot, mark_deleted),
         "comment.created": on_comment_created,
         "reminder.due_soon": on_reminder,
         "reminder.overdue": on_reminder,

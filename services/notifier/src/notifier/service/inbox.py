@@ -4,27 +4,17 @@ read. Every query is scoped to the caller: another user's notification does not 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
-from chassis.errors import NotFound, Unprocessable
-from chassis.pagination import PageParams
+from chassis.errors import NotFound
+from chassis.pagination import PageParams, keyset_page
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.models import email_outbox, notifications
 
 NOT_FOUND = "No such notification"
-
-
-def _cursor_key(cursor: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at = datetime.fromisoformat(str(cursor[0]))
-        if created_at.tzinfo is None:
-            raise ValueError("naive")
-        return created_at, uuid.UUID(str(cursor[1]))
-    except (ValueError, IndexError) as exc:
-        raise Unprocessable("Invalid cursor", loc=["query", "cursor"]) from exc
 
 
 def _as_dict(row: sa.Row[Any]) -> dict[str, Any]:
@@ -41,21 +31,14 @@ async def list_notifications(session: AsyncSession, user_id: uuid.UUID, paging: 
         sa.select(notifications, email_outbox.c.status.label("email_status"))
         .select_from(notifications.outerjoin(
             email_outbox, email_outbox.c.notification_id == notifications.c.id))
-        .where(notifications.c.user_id == user_id)
-        .order_by(notifications.c.created_at.desc(), notifications.c.id.desc())
-        .limit(paging.limit + 1))
+        .where(notifications.c.user_id == user_id))
     if unread is True:
         query = query.where(notifications.c.read_at.is_(None))
     elif unread is False:
         query = query.where(notifications.c.read_at.is_not(None))
-    if paging.cursor is not None:
-        created_at, last_id = _cursor_key(paging.cursor)
-        query = query.where(sa.tuple_(notifications.c.created_at, notifications.c.id)
-                            < sa.tuple_(sa.literal(created_at), sa.literal(last_id)))
-    rows = list((await session.execute(query)).all())
-    next_cursor = paging.next_cursor(
-        rows, lambda row: [row.created_at.astimezone(UTC).isoformat(), str(row.id)])
-    return [_as_dict(row) for row in rows[: paging.limit]], next_cursor
+    rows, next_cursor = await keyset_page(session, query, paging, notifications.c.created_at,
+                                          notifications.c.id, descending=True)
+    return [_as_dict(row) for row in rows], next_cursor
 
 
 async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -1,8 +1,9 @@
 """The notifier's copy of the tasks it may have to talk about: title, assignee, creator.
 
 Fed by every ``task.*`` event of boards (each carries a full :class:`TaskSnapshot`). A snapshot
-replaces the stored one only if its ``version`` is not older, and a deleted task stays deleted
-(a late ``task.updated`` cannot bring it back), so redelivery out of order is harmless."""
+replaces the stored one only if its ``version`` is newer, and a deleted task stays deleted
+(a late ``task.updated`` cannot bring it back), so redelivery out of order is harmless
+(:mod:`chassis.read_model`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from chassis.read_model import upsert_if_newer
 from contracts.events import TaskSnapshot
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.models import tasks
@@ -26,29 +27,21 @@ class KnownTask:
     deleted: bool
 
 
-async def apply_snapshot(session: AsyncSession, snapshot: TaskSnapshot, *,
-                         deleted: bool = False) -> None:
-    statement = insert(tasks).values(
-        task_id=snapshot.task_id, project_id=snapshot.project_id, title=snapshot.title,
-        assignee_id=snapshot.assignee_id, created_by=snapshot.created_by,
-        version=snapshot.version, deleted=deleted)
-    if deleted:
-        # Deletion wins whatever the version: nothing follows a task's deletion.
-        statement = statement.on_conflict_do_update(
-            index_elements=[tasks.c.task_id],
-            set_={"deleted": True, "version": sa.func.greatest(tasks.c.version,
-                                                               statement.excluded.version)})
-    else:
-        statement = statement.on_conflict_do_update(
-            index_elements=[tasks.c.task_id],
-            set_={"project_id": statement.excluded.project_id,
-                  "title": statement.excluded.title,
-                  "assignee_id": statement.excluded.assignee_id,
-                  "created_by": statement.excluded.created_by,
-                  "version": statement.excluded.version},
-            where=sa.and_(tasks.c.version <= statement.excluded.version,
-                          tasks.c.deleted.is_(False)))
-    await session.execute(statement)
+def _row(task: TaskSnapshot) -> dict[str, object]:
+    return {"task_id": task.task_id, "project_id": task.project_id, "title": task.title,
+            "assignee_id": task.assignee_id, "created_by": task.created_by,
+            "version": task.version}
+
+
+async def apply_snapshot(session: AsyncSession, task: TaskSnapshot) -> None:
+    await upsert_if_newer(session, tasks, _row(task), key=["task_id"], stamp="version",
+                          tombstone=tasks.c.deleted)
+
+
+async def mark_deleted(session: AsyncSession, task: TaskSnapshot) -> None:
+    """``task.deleted``: a tombstone, whatever order the events arrive in."""
+    await upsert_if_newer(session, tasks, {**_row(task), "deleted": True}, key=["task_id"],
+                          stamp="version", deletion=True, update={"deleted": True})
 
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> KnownTask | None:

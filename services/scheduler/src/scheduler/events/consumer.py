@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 from chassis.consumer import EventConsumer, Handler, run_consumer
-from contracts.events import BoardChanged, Envelope, ListChanged, ProjectDeleted, TaskSnapshot
+from chassis.read_model import payload_handler
+from contracts.events import BoardChanged, ListChanged, ProjectDeleted, TaskSnapshot
 from contracts.streams import BOARDS_EVENTS, WORKSPACE_EVENTS
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.config import SchedulerSettings
 from scheduler.db import processed_events
@@ -19,43 +19,16 @@ STREAMS = [BOARDS_EVENTS, WORKSPACE_EVENTS]
 SNAPSHOT_EVENTS = ("task.created", "task.updated", "task.assigned", "task.unassigned",
                    "task.due_date_changed", "task.moved")
 
-
-async def on_task_snapshot(session: AsyncSession, envelope: Envelope) -> None:
-    task = envelope.payload()
-    assert isinstance(task, TaskSnapshot)
-    await apply_snapshot(session, task)
-
-
-async def on_task_deleted(session: AsyncSession, envelope: Envelope) -> None:
-    task = envelope.payload()
-    assert isinstance(task, TaskSnapshot)
-    await mark_deleted(session, task)
-
-
-async def on_list_deleted(session: AsyncSession, envelope: Envelope) -> None:
-    payload = envelope.payload()
-    assert isinstance(payload, ListChanged)
-    await delete_where(session, list_id=payload.list_id)
-
-
-async def on_board_deleted(session: AsyncSession, envelope: Envelope) -> None:
-    payload = envelope.payload()
-    assert isinstance(payload, BoardChanged)
-    await delete_where(session, board_id=payload.board_id)
-
-
-async def on_project_deleted(session: AsyncSession, envelope: Envelope) -> None:
-    payload = envelope.payload()
-    assert isinstance(payload, ProjectDeleted)
-    await delete_where(session, project_id=payload.project_id)
-
-
 HANDLERS: dict[str, Handler] = {
-    **dict.fromkeys(SNAPSHOT_EVENTS, on_task_snapshot),
-    "task.deleted": on_task_deleted,
-    "list.deleted": on_list_deleted,
-    "board.deleted": on_board_deleted,
-    "project.deleted": on_project_deleted,
+    **dict.fromkeys(SNAPSHOT_EVENTS, payload_handler(TaskSnapshot, apply_snapshot)),
+    "task.deleted": payload_handler(TaskSnapshot, mark_deleted),
+    # A deleted list, board or project takes its tasks with it.
+    "list.deleted": payload_handler(
+        ListChanged, lambda session, gone: delete_where(session, list_id=gone.list_id)),
+    "board.deleted": payload_handler(
+        BoardChanged, lambda session, gone: delete_where(session, board_id=gone.board_id)),
+    "project.deleted": payload_handler(
+        ProjectDeleted, lambda session, gone: delete_where(session, project_id=gone.project_id)),
 }
 
 

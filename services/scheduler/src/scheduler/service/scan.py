@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from chassis.outbox import notify_channel
-from contracts.events import Reminder, make_event
-from contracts.streams import SCHEDULER_EVENTS
+from contracts.events import Reminder
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scheduler.db import PRODUCER, SCHEMA
-from scheduler.models import DUE_SOON_PENDING, OVERDUE_PENDING, outbox
+from scheduler.db import publisher
+from scheduler.models import DUE_SOON_PENDING, OVERDUE_PENDING
 from scheduler.models import tracked_tasks as t
 
 
@@ -54,21 +52,16 @@ async def _emit_batch(session: AsyncSession, kind: str, *, now: datetime,
         .with_for_update(skip_locked=True))).all()
     if not rows:
         return []
-    envelopes = [make_event(f"reminder.{kind}", Reminder(
+    # One insert and one NOTIFY (waking the relay at commit) for the whole batch.
+    await publisher.publish_many(session, [(f"reminder.{kind}", Reminder(
         task_id=row.task_id, project_id=row.project_id, task_title=row.title,
-        assignee_id=row.assignee_id, due_at=row.due_at), producer=PRODUCER,
-        correlation_id=correlation_id) for row in rows]
-    await session.execute(outbox.insert(), [
-        {"event_id": e.event_id, "stream": SCHEDULER_EVENTS,
-         "envelope": e.model_dump(mode="json")} for e in envelopes])
+        assignee_id=row.assignee_id, due_at=row.due_at)) for row in rows],
+        actor_id=None, correlation_id=correlation_id)
     ids = [row.task_id for row in rows]
     marks = ({"overdue_sent_for": t.c.due_at,
               "due_soon_sent_for": sa.func.coalesce(t.c.due_soon_sent_for, t.c.due_at)}
              if kind == "overdue" else {"due_soon_sent_for": t.c.due_at})
     await session.execute(t.update().where(t.c.task_id.in_(ids)).values(**marks))
-    # Wakes the relay at commit (one NOTIFY for the whole batch).
-    await session.execute(sa.text("SELECT pg_notify(:channel, '')"),
-                          {"channel": notify_channel(SCHEMA)})
     return ids
 
 

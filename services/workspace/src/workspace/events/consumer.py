@@ -4,28 +4,18 @@
 from __future__ import annotations
 
 from chassis.consumer import EventConsumer, Handler, run_consumer
-from contracts.events import Envelope, UserRegistered, UserUpdated
 from contracts.streams import IDENTITY_EVENTS
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspace.config import WorkspaceSettings
 from workspace.db import processed_events
-from workspace.service.directory import upsert_user
+from workspace.service.directory import users
 
 GROUP = "workspace"
 
 
-async def on_user_changed(session: AsyncSession, envelope: Envelope) -> None:
-    """user.registered / user.updated -> upsert, unless the copy is newer than the event."""
-    payload = envelope.payload()
-    assert isinstance(payload, UserRegistered | UserUpdated)
-    await upsert_user(session, user_id=payload.user_id, email=payload.email,
-                      full_name=payload.full_name, as_of=envelope.occurred_at)
-
-
 HANDLERS: dict[str, Handler] = {
-    "user.registered": on_user_changed,
-    "user.updated": on_user_changed,
+    "user.registered": users.on_user_event,
+    "user.updated": users.on_user_event,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from chassis.errors import NotFound
@@ -25,12 +26,13 @@ PROJECT_NOT_FOUND = "Project not found"
 class TeamAccess:
     """A team and the caller's role in it."""
 
-    team: sa.Row
+    team: sa.Row[Any]
     role: TeamRole
 
     @property
     def team_id(self) -> uuid.UUID:
-        return self.team.id
+        team_id: uuid.UUID = self.team.id
+        return team_id
 
     @property
     def manages(self) -> bool:
@@ -41,8 +43,8 @@ class TeamAccess:
 class ProjectAccess:
     """A project, its team, and the caller's roles (team role, explicit project role)."""
 
-    project: sa.Row
-    team: sa.Row
+    project: sa.Row[Any]
+    team: sa.Row[Any]
     team_role: TeamRole
     explicit_role: ProjectRole | None
 
@@ -67,7 +69,7 @@ def effective_role(team_role: TeamRole | None,
     return explicit_role
 
 
-async def lock_team(session: AsyncSession, team_id: uuid.UUID) -> sa.Row | None:
+async def lock_team(session: AsyncSession, team_id: uuid.UUID) -> sa.Row[Any] | None:
     return (await session.execute(
         sa.select(teams).where(teams.c.id == team_id).with_for_update())).first()
 

@@ -2,53 +2,31 @@
 
 Fed by ``user.registered`` / ``user.updated`` (see ``workspace.events.consumer``) and, on a
 miss, by a read-through to identity whose answer is upserted too. Every write carries
-``as_of`` (the event's ``occurred_at``, or the time identity answered) and never replaces a
-newer copy, so events redelivered out of order cannot roll a name back."""
+``as_of`` (the event's ``occurred_at``, or the time identity was asked) and applies only if
+it is newer than the stored copy (:mod:`chassis.read_model`), so events redelivered out of
+order cannot roll a name back."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from chassis.errors import NotFound, ServiceUnavailable
-from sqlalchemy.dialects.postgresql import insert
+from chassis.read_model import DirectoryUser, UserDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workspace.models import user_directory
-from workspace.service.identity import IdentityClient
+from workspace.service.identity_client import IdentityClient
 
+__all__ = ["DirectoryUser", "ensure_caller", "find_by_email", "user_or_placeholder", "users"]
 
-@dataclass(frozen=True)
-class DirectoryUser:
-    user_id: uuid.UUID
-    email: str
-    full_name: str
-
-
-async def upsert_user(session: AsyncSession, *, user_id: uuid.UUID, email: str,
-                      full_name: str, as_of: datetime) -> None:
-    """Insert or refresh one user unless the stored copy is newer than ``as_of``."""
-    statement = insert(user_directory).values(user_id=user_id, email=email.lower(),
-                                              full_name=full_name, as_of=as_of)
-    statement = statement.on_conflict_do_update(
-        index_elements=[user_directory.c.user_id],
-        set_={"email": statement.excluded.email, "full_name": statement.excluded.full_name,
-              "as_of": statement.excluded.as_of},
-        where=user_directory.c.as_of < statement.excluded.as_of)
-    await session.execute(statement)
-
-
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> DirectoryUser | None:
-    row = (await session.execute(
-        sa.select(user_directory).where(user_directory.c.user_id == user_id))).first()
-    return DirectoryUser(row.user_id, row.email, row.full_name) if row else None
+users = UserDirectory(user_directory)
 
 
 async def user_or_placeholder(session: AsyncSession, user_id: uuid.UUID) -> DirectoryUser:
     """For event payloads: the directory copy, or empty strings if (unexpectedly) missing."""
-    return await get_user(session, user_id) or DirectoryUser(user_id, "", "")
+    return await users.get(session, user_id) or DirectoryUser(user_id, "", "")
 
 
 async def find_by_email(session: AsyncSession, identity: IdentityClient, email: str, *,
@@ -69,8 +47,8 @@ async def find_by_email(session: AsyncSession, identity: IdentityClient, email: 
     found = await identity.user_by_email(email, authorization=authorization)
     if found is None:
         raise NotFound("No user is registered with this e-mail address")
-    await upsert_user(session, user_id=found.id, email=found.email, full_name=found.full_name,
-                      as_of=asked_at)
+    await users.upsert(session, found.id, email=found.email, full_name=found.full_name,
+                       as_of=asked_at)
     return DirectoryUser(found.id, found.email, found.full_name)
 
 
@@ -78,7 +56,7 @@ async def ensure_caller(session: AsyncSession, identity: IdentityClient, user_id
                         authorization: str | None) -> DirectoryUser:
     """The caller's own directory entry, read through to identity's ``/users/me`` on a miss
     (a user who creates a team right after registering)."""
-    known = await get_user(session, user_id)
+    known = await users.get(session, user_id)
     if known is not None:
         return known
     asked_at = datetime.now(UTC)
@@ -89,6 +67,5 @@ async def ensure_caller(session: AsyncSession, identity: IdentityClient, user_id
     if me is None or me.id != user_id:
         # Keep going with an empty copy; the user.registered event fills it in.
         return DirectoryUser(user_id, "", "")
-    await upsert_user(session, user_id=me.id, email=me.email, full_name=me.full_name,
-                      as_of=asked_at)
+    await users.upsert(session, me.id, email=me.email, full_name=me.full_name, as_of=asked_at)
     return DirectoryUser(me.id, me.email, me.full_name)

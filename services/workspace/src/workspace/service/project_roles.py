@@ -19,7 +19,7 @@ from contracts.events import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspace.events.publish import publish
+from workspace.db import publisher
 from workspace.models import IMPLICIT_ADMIN_ROLES, project_members, projects
 from workspace.service.access import effective_role
 from workspace.service.directory import DirectoryUser
@@ -47,13 +47,14 @@ async def team_role_changed(session: AsyncSession, *, team_id: uuid.UUID, user: 
                   "user_id": user.user_id, "email": user.email, "full_name": user.full_name}
         if before is None:
             assert after is not None
-            await publish(session, "project.member_added", ProjectMemberAdded(
+            await publisher.publish(session, "project.member_added", ProjectMemberAdded(
                 **common, role=after, implicit=new_team_role in IMPLICIT_ADMIN_ROLES),
                 actor_id=actor_id)
         elif after is None:
-            await publish(session, "project.member_removed", ProjectMemberRemoved(
+            await publisher.publish(session, "project.member_removed", ProjectMemberRemoved(
                 **common, role=before, implicit=old_team_role in IMPLICIT_ADMIN_ROLES),
                 actor_id=actor_id)
         else:
-            await publish(session, "project.member_role_changed", ProjectMemberRoleChanged(
-                **common, old_role=before, role=after, implicit=True), actor_id=actor_id)
+            await publisher.publish(
+                session, "project.member_role_changed", ProjectMemberRoleChanged(
+                    **common, old_role=before, role=after, implicit=True), actor_id=actor_id)

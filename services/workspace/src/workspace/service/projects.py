@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.logging import get_logger
-from chassis.pagination import PageParams
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import (
     ProjectCreated,
     ProjectDeleted,
@@ -26,7 +27,7 @@ from contracts.events import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspace.events.publish import publish
+from workspace.db import publisher
 from workspace.models import (
     IMPLICIT_ADMIN_ROLES,
     project_members,
@@ -34,7 +35,6 @@ from workspace.models import (
     team_members,
     user_directory,
 )
-from workspace.service import paging
 from workspace.service.access import TEAM_NOT_FOUND, ProjectAccess, TeamAccess, team_role
 from workspace.service.directory import user_or_placeholder
 
@@ -65,7 +65,7 @@ class ProjectMemberView:
     implicit: bool
 
 
-def _view(project: sa.Row, my_role: ProjectRole) -> ProjectView:
+def _view(project: sa.Row[Any], my_role: ProjectRole) -> ProjectView:
     return ProjectView(project.id, project.team_id, project.name, project.description,
                        project.created_at, my_role)
 
@@ -92,7 +92,7 @@ async def create_project(session: AsyncSession, access: TeamAccess, *, name: str
         .where(team_members.c.team_id == team.id,
                team_members.c.role.in_(IMPLICIT_ADMIN_ROLES))
         .order_by(team_members.c.joined_at, team_members.c.user_id))).scalars().all()
-    await publish(session, "project.created", ProjectCreated(
+    await publisher.publish(session, "project.created", ProjectCreated(
         project_id=project.id, team_id=team.id, name=project.name,
         description=project.description, created_by=actor_id,
         implicit_admin_ids=list(admins)), actor_id=actor_id)
@@ -100,7 +100,7 @@ async def create_project(session: AsyncSession, access: TeamAccess, *, name: str
     return _view(project, "admin")
 
 
-def _effective_role_column() -> sa.ColumnElement:
+def _effective_role_column() -> sa.ColumnElement[str]:
     return sa.case((team_members.c.role.in_(IMPLICIT_ADMIN_ROLES), sa.literal("admin")),
                    else_=project_members.c.role)
 
@@ -118,14 +118,11 @@ async def list_projects(session: AsyncSession, user_id: uuid.UUID, team_id: uuid
         .outerjoin(project_members, sa.and_(project_members.c.project_id == projects.c.id,
                                             project_members.c.user_id == user_id))
         .where(sa.or_(team_members.c.role.in_(IMPLICIT_ADMIN_ROLES),
-                      project_members.c.role.is_not(None)),
-               paging.after(params, projects.c.created_at, projects.c.id))
-        .order_by(projects.c.created_at, projects.c.id)
-        .limit(params.limit + 1))
+                      project_members.c.role.is_not(None))))
     if team_id is not None:
         query = query.where(projects.c.team_id == team_id)
-    rows = (await session.execute(query)).all()
-    items, cursor = paging.page(params, rows, lambda r: r.created_at, lambda r: r.id)
+    items, cursor = await keyset_page(session, query, params, projects.c.created_at,
+                                      projects.c.id)
     return [_view(r, r.my_role) for r in items], cursor
 
 
@@ -143,7 +140,7 @@ async def update_project(session: AsyncSession, access: ProjectAccess, *, name: 
     updated = (await session.execute(
         projects.update().where(projects.c.id == project.id).values(**changes)
         .returning(projects))).one()
-    await publish(session, "project.updated", ProjectUpdated(
+    await publisher.publish(session, "project.updated", ProjectUpdated(
         project_id=updated.id, team_id=updated.team_id, name=updated.name,
         description=updated.description), actor_id=actor_id)
     return _view(updated, access.role)
@@ -153,7 +150,7 @@ async def delete_project(session: AsyncSession, access: ProjectAccess, *,
                          actor_id: uuid.UUID) -> None:
     project = access.project
     await session.execute(projects.delete().where(projects.c.id == project.id))
-    await publish(session, "project.deleted", ProjectDeleted(
+    await publisher.publish(session, "project.deleted", ProjectDeleted(
         project_id=project.id, team_id=project.team_id, name=project.name), actor_id=actor_id)
     log.info("project_deleted", project_id=str(project.id))
 
@@ -192,13 +189,9 @@ def _members_query(access: ProjectAccess) -> sa.Subquery:
 async def list_project_members(session: AsyncSession, access: ProjectAccess,
                                params: PageParams) -> tuple[list[ProjectMemberView], str | None]:
     members = _members_query(access)
-    rows = (await session.execute(
-        sa.select(members)
-        .where(paging.after(params, members.c.joined_at, members.c.user_id))
-        .order_by(members.c.joined_at, members.c.user_id)
-        .limit(params.limit + 1))).all()
-    items, cursor = paging.page(params, rows, lambda r: r.joined_at, lambda r: r.user_id)
-    return [ProjectMemberView(*r) for r in items], cursor
+    items, cursor = await keyset_page(session, sa.select(members), params,
+                                      members.c.joined_at, members.c.user_id)
+    return [ProjectMemberView(*tuple(r)) for r in items], cursor
 
 
 async def get_project_member(session: AsyncSession, access: ProjectAccess,
@@ -236,7 +229,7 @@ async def add_project_member(session: AsyncSession, access: ProjectAccess, user_
                                 loc=["body", "user_id"]) from exc
         raise Conflict("This user is already a member of the project") from exc
     user = await user_or_placeholder(session, user_id)
-    await publish(session, "project.member_added", ProjectMemberAdded(
+    await publisher.publish(session, "project.member_added", ProjectMemberAdded(
         project_id=project.id, team_id=project.team_id, project_name=project.name,
         user_id=user_id, email=user.email, full_name=user.full_name, role=role,
         implicit=False), actor_id=actor_id)
@@ -266,7 +259,7 @@ async def change_project_member_role(session: AsyncSession, access: ProjectAcces
     await session.execute(project_members.update().where(
         project_members.c.project_id == project.id, project_members.c.user_id == user_id)
         .values(role=role))
-    await publish(session, "project.member_role_changed", ProjectMemberRoleChanged(
+    await publisher.publish(session, "project.member_role_changed", ProjectMemberRoleChanged(
         project_id=project.id, team_id=project.team_id, project_name=project.name,
         user_id=user_id, email=member.email, full_name=member.full_name,
         old_role=member.role, role=role, implicit=False), actor_id=actor_id)
@@ -284,7 +277,7 @@ async def remove_project_member(session: AsyncSession, access: ProjectAccess,
     member = await _explicit_member(session, access, user_id)
     await session.execute(project_members.delete().where(
         project_members.c.project_id == project.id, project_members.c.user_id == user_id))
-    await publish(session, "project.member_removed", ProjectMemberRemoved(
+    await publisher.publish(session, "project.member_removed", ProjectMemberRemoved(
         project_id=project.id, team_id=project.team_id, project_name=project.name,
         user_id=user_id, email=member.email, full_name=member.full_name, role=member.role,
         implicit=False), actor_id=actor_id)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.logging import get_logger
-from chassis.pagination import PageParams
+from chassis.pagination import PageParams, keyset_page
 from contracts.events import (
     ProjectDeleted,
     TeamCreated,
@@ -27,7 +28,7 @@ from contracts.events import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from workspace.events.publish import publish
+from workspace.db import publisher
 from workspace.models import (
     IMPLICIT_ADMIN_ROLES,
     project_members,
@@ -36,7 +37,7 @@ from workspace.models import (
     teams,
     user_directory,
 )
-from workspace.service import paging, project_roles
+from workspace.service import project_roles
 from workspace.service.access import TeamAccess
 from workspace.service.directory import DirectoryUser
 
@@ -71,23 +72,19 @@ async def create_team(session: AsyncSession, *, owner: DirectoryUser, name: str)
     await session.execute(team_members.insert().values(team_id=team.id, user_id=owner.user_id,
                                                        role="owner"))
     # team.created names the owner: it also stands for the owner's membership.
-    await publish(session, "team.created",
-                  TeamCreated(team_id=team.id, name=team.name, owner_id=owner.user_id),
-                  actor_id=owner.user_id)
+    await publisher.publish(session, "team.created",
+                            TeamCreated(team_id=team.id, name=team.name, owner_id=owner.user_id),
+                            actor_id=owner.user_id)
     log.info("team_created", team_id=str(team.id))
     return TeamView(team.id, team.name, team.created_at, "owner")
 
 
 async def list_teams(session: AsyncSession, user_id: uuid.UUID,
                      params: PageParams) -> tuple[list[TeamView], str | None]:
-    rows = (await session.execute(
-        sa.select(teams, team_members.c.role)
-        .join(team_members, team_members.c.team_id == teams.c.id)
-        .where(team_members.c.user_id == user_id,
-               paging.after(params, teams.c.created_at, teams.c.id))
-        .order_by(teams.c.created_at, teams.c.id)
-        .limit(params.limit + 1))).all()
-    items, cursor = paging.page(params, rows, lambda r: r.created_at, lambda r: r.id)
+    query = (sa.select(teams, team_members.c.role)
+             .join(team_members, team_members.c.team_id == teams.c.id)
+             .where(team_members.c.user_id == user_id))
+    items, cursor = await keyset_page(session, query, params, teams.c.created_at, teams.c.id)
     return [TeamView(r.id, r.name, r.created_at, r.role) for r in items], cursor
 
 
@@ -103,8 +100,8 @@ async def rename_team(session: AsyncSession, access: TeamAccess, *, name: str,
         .returning(teams))).one()
     if team.name != access.team.name:
         # Consumers keep team names (e.g. in notifications): tell them.
-        await publish(session, "team.updated", TeamUpdated(team_id=team.id, name=team.name),
-                      actor_id=actor_id)
+        await publisher.publish(session, "team.updated",
+                                TeamUpdated(team_id=team.id, name=team.name), actor_id=actor_id)
     return TeamView(team.id, team.name, team.created_at, access.role)
 
 
@@ -116,20 +113,21 @@ async def delete_team(session: AsyncSession, access: TeamAccess, *,
         sa.select(projects.c.id, projects.c.name).where(projects.c.team_id == team.id)
         .order_by(projects.c.created_at, projects.c.id))).all()
     for project in doomed:
-        await publish(session, "project.deleted",
-                      ProjectDeleted(project_id=project.id, team_id=team.id, name=project.name),
-                      actor_id=actor_id)
+        await publisher.publish(
+            session, "project.deleted",
+            ProjectDeleted(project_id=project.id, team_id=team.id, name=project.name),
+            actor_id=actor_id)
     # Cascades: projects, project members, team members.
     await session.execute(teams.delete().where(teams.c.id == team.id))
-    await publish(session, "team.deleted", TeamDeleted(team_id=team.id, name=team.name),
-                  actor_id=actor_id)
+    await publisher.publish(session, "team.deleted", TeamDeleted(team_id=team.id, name=team.name),
+                            actor_id=actor_id)
     log.info("team_deleted", team_id=str(team.id), projects=len(doomed))
 
 
 # --- members ----------------------------------------------------------------------------
 
 
-def _member_columns() -> list[sa.ColumnElement]:
+def _member_columns() -> list[sa.ColumnElement[Any]]:
     return [team_members.c.user_id,
             sa.func.coalesce(user_directory.c.email, "").label("email"),
             sa.func.coalesce(user_directory.c.full_name, "").label("full_name"),
@@ -143,14 +141,11 @@ def _members_from() -> sa.FromClause:
 
 async def list_members(session: AsyncSession, team_id: uuid.UUID,
                        params: PageParams) -> tuple[list[MemberView], str | None]:
-    rows = (await session.execute(
-        sa.select(*_member_columns()).select_from(_members_from())
-        .where(team_members.c.team_id == team_id,
-               paging.after(params, team_members.c.joined_at, team_members.c.user_id))
-        .order_by(team_members.c.joined_at, team_members.c.user_id)
-        .limit(params.limit + 1))).all()
-    items, cursor = paging.page(params, rows, lambda r: r.joined_at, lambda r: r.user_id)
-    return [MemberView(*r) for r in items], cursor
+    query = (sa.select(*_member_columns()).select_from(_members_from())
+             .where(team_members.c.team_id == team_id))
+    items, cursor = await keyset_page(session, query, params, team_members.c.joined_at,
+                                      team_members.c.user_id)
+    return [MemberView(*tuple(r)) for r in items], cursor
 
 
 async def get_member(session: AsyncSession, team_id: uuid.UUID,
@@ -174,7 +169,7 @@ async def add_member(session: AsyncSession, access: TeamAccess, user: DirectoryU
                 team_id=team.id, user_id=user.user_id, role=role))
     except IntegrityError as exc:  # backstop; the team lock makes this unreachable
         raise Conflict("This user is already a member of the team") from exc
-    await publish(session, "team.member_added", TeamMemberAdded(
+    await publisher.publish(session, "team.member_added", TeamMemberAdded(
         team_id=team.id, team_name=team.name, user_id=user.user_id, email=user.email,
         full_name=user.full_name, role=role), actor_id=actor_id)
     await project_roles.team_role_changed(session, team_id=team.id, user=user,
@@ -198,7 +193,7 @@ async def _set_role(session: AsyncSession, access: TeamAccess, member: MemberVie
         .where(team_members.c.team_id == team.id, team_members.c.user_id == member.user_id)
         .values(**values))
     user = DirectoryUser(member.user_id, member.email, member.full_name)
-    await publish(session, "team.member_role_changed", TeamMemberRoleChanged(
+    await publisher.publish(session, "team.member_role_changed", TeamMemberRoleChanged(
         team_id=team.id, team_name=team.name, user_id=member.user_id, email=member.email,
         full_name=member.full_name, old_role=member.role, role=role), actor_id=actor_id)
     await project_roles.team_role_changed(session, team_id=team.id, user=user,
@@ -253,7 +248,7 @@ async def remove_member(session: AsyncSession, access: TeamAccess, user_id: uuid
         project_members.c.team_id == team.id, project_members.c.user_id == user_id))
     await session.execute(team_members.delete().where(
         team_members.c.team_id == team.id, team_members.c.user_id == user_id))
-    await publish(session, "team.member_removed", TeamMemberRemoved(
+    await publisher.publish(session, "team.member_removed", TeamMemberRemoved(
         team_id=team.id, team_name=team.name, user_id=user_id, email=member.email,
         full_name=member.full_name, role=member.role), actor_id=actor_id)
 

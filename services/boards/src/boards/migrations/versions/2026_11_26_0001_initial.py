@@ -5,7 +5,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-26
 """
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,11 +22,11 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "boards"
 
 
-def _uuid(name: str, nullable: bool = False) -> sa.Column:
+def _uuid(name: str, nullable: bool = False) -> sa.Column[uuid.UUID]:
     return sa.Column(name, UUID(as_uuid=True), nullable=nullable)
 
 
-def _time(name: str, nullable: bool = False, default: bool = True) -> sa.Column:
+def _time(name: str, nullable: bool = False, default: bool = True) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable,
                      server_default=sa.func.now() if default else None)
 

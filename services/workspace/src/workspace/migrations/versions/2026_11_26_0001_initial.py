@@ -5,6 +5,7 @@ Revises:
 Create Date: 2026-11-26
 """
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "workspace"
 
 
-def _now(name: str) -> sa.Column:
+def _now(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False,
                      server_default=sa.func.now())
 

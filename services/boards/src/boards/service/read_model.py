@@ -2,9 +2,10 @@
 projects with their members' *effective* roles (workspace).
 
 Handlers are idempotent and tolerate reordering (a reclaimed message may arrive late): every
-row remembers the ``occurred_at`` of the newest event applied to it and older events do not
-overwrite it. A removed member keeps a row with ``role = NULL`` (a tombstone) so a late
-"added" cannot revive them; a deleted project keeps a tombstone row for the same reason.
+row remembers the ``occurred_at`` of the newest event applied to it (``changed_at``) and only a
+newer event overwrites it (:mod:`chassis.read_model`). A removed member keeps a row with
+``role = NULL`` (a tombstone) so a late "added" cannot revive them; a deleted project keeps a
+tombstone row for the same reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from chassis.logging import get_logger
+from chassis.read_model import UserDirectory, is_newer, upsert_if_newer
 from contracts.events import (
     Envelope,
     ProjectCreated,
@@ -24,10 +26,7 @@ from contracts.events import (
     ProjectUpdated,
     TeamDeleted,
     TeamMemberRemoved,
-    UserRegistered,
-    UserUpdated,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boards.models import activity, boards, project_members, projects, users
@@ -40,23 +39,9 @@ log = get_logger(__name__)
 
 # --- users ----------------------------------------------------------------------------------
 
-
-async def upsert_user(session: AsyncSession, user_id: uuid.UUID, email: str, full_name: str,
-                      at: datetime) -> None:
-    statement = insert(users).values(id=user_id, email=email, full_name=full_name,
-                                     changed_at=at)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[users.c.id],
-        set_={"email": statement.excluded.email, "full_name": statement.excluded.full_name,
-              "changed_at": statement.excluded.changed_at},
-        where=users.c.changed_at <= statement.excluded.changed_at))
-
-
-async def on_user_changed(session: AsyncSession, envelope: Envelope) -> None:
-    payload = envelope.payload()
-    assert isinstance(payload, UserRegistered | UserUpdated)
-    await upsert_user(session, payload.user_id, payload.email, payload.full_name,
-                      envelope.occurred_at)
+# Names people in activity summaries; ``user.registered`` / ``user.updated`` feed it with
+# ``directory.on_user_event``, membership events with the member's address and name.
+directory = UserDirectory(users, id_column="id", stamp="changed_at")
 
 
 # --- projects -------------------------------------------------------------------------------
@@ -70,33 +55,24 @@ async def _is_deleted(session: AsyncSession, project_id: uuid.UUID) -> bool:
 async def _set_role(session: AsyncSession, project_id: uuid.UUID, team_id: uuid.UUID,
                     user_id: uuid.UUID, role: str | None, implicit: bool,
                     at: datetime) -> bool:
-    """Upsert one membership unless a newer event was applied; True if applied. The row
-    update takes the row lock that orders this after an in-flight assignment."""
-    statement = insert(project_members).values(project_id=project_id, user_id=user_id,
-                                               team_id=team_id, role=role,
-                                               implicit=implicit, changed_at=at)
-    applied = await session.execute(statement.on_conflict_do_update(
-        index_elements=[project_members.c.project_id, project_members.c.user_id],
-        set_={"role": statement.excluded.role, "implicit": statement.excluded.implicit,
-              "team_id": statement.excluded.team_id,
-              "changed_at": statement.excluded.changed_at},
-        where=project_members.c.changed_at <= statement.excluded.changed_at,
-    ).returning(project_members.c.user_id))
-    return applied.first() is not None
+    """Upsert one membership if this event is newer than the stored one; True if applied.
+    The row update takes the row lock that orders this after an in-flight assignment."""
+    return await upsert_if_newer(
+        session, project_members,
+        {"project_id": project_id, "user_id": user_id, "team_id": team_id, "role": role,
+         "implicit": implicit, "changed_at": at},
+        key=["project_id", "user_id"], stamp="changed_at")
 
 
 async def on_project_created(session: AsyncSession, envelope: Envelope) -> None:
     payload = envelope.payload()
     assert isinstance(payload, ProjectCreated)
     at = envelope.occurred_at
-    statement = insert(projects).values(id=payload.project_id, team_id=payload.team_id,
-                                        name=payload.name, changed_at=at)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[projects.c.id],
-        set_={"name": statement.excluded.name, "team_id": statement.excluded.team_id,
-              "changed_at": statement.excluded.changed_at},
-        where=sa.and_(projects.c.changed_at <= statement.excluded.changed_at,
-                      projects.c.deleted_at.is_(None))))
+    await upsert_if_newer(session, projects, {"id": payload.project_id,
+                                              "team_id": payload.team_id,
+                                              "name": payload.name, "changed_at": at},
+                          key=["id"], stamp="changed_at",
+                          tombstone=projects.c.deleted_at.is_not(None))
     if await _is_deleted(session, payload.project_id):
         return
     implicit = set(payload.implicit_admin_ids)
@@ -110,7 +86,7 @@ async def on_project_updated(session: AsyncSession, envelope: Envelope) -> None:
     assert isinstance(payload, ProjectUpdated)
     await session.execute(projects.update().where(
         projects.c.id == payload.project_id,
-        projects.c.changed_at <= envelope.occurred_at, projects.c.deleted_at.is_(None),
+        is_newer(projects.c.changed_at, envelope.occurred_at), projects.c.deleted_at.is_(None),
     ).values(name=payload.name, changed_at=envelope.occurred_at))
 
 
@@ -121,12 +97,10 @@ async def delete_project_data(session: AsyncSession, project_id: uuid.UUID,
     being created in it (after a read-through) cannot survive as an orphan."""
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(
         project_lock_key(project_id))))
-    statement = insert(projects).values(id=project_id, team_id=team_id, name=name,
-                                        changed_at=at, deleted_at=at)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[projects.c.id],
-        set_={"deleted_at": sa.func.coalesce(projects.c.deleted_at,
-                                             statement.excluded.deleted_at)}))
+    await upsert_if_newer(session, projects, {"id": project_id, "team_id": team_id,
+                                              "name": name, "changed_at": at, "deleted_at": at},
+                          key=["id"], stamp="changed_at", deletion=True,
+                          update={"deleted_at": sa.func.coalesce(projects.c.deleted_at, at)})
     deleted = await session.execute(boards.delete().where(boards.c.project_id == project_id)
                                     .returning(boards.c.id))
     await session.execute(activity.delete().where(activity.c.project_id == project_id))
@@ -163,7 +137,8 @@ async def on_member_added_or_changed(session: AsyncSession, envelope: Envelope) 
     payload = envelope.payload()
     assert isinstance(payload, ProjectMemberAdded | ProjectMemberRoleChanged)
     at = envelope.occurred_at
-    await upsert_user(session, payload.user_id, payload.email, payload.full_name, at)
+    await directory.upsert(session, payload.user_id, email=payload.email,
+                           full_name=payload.full_name, as_of=at)
     if await _is_deleted(session, payload.project_id):
         return
     await _set_role(session, payload.project_id, payload.team_id, payload.user_id,
@@ -192,7 +167,8 @@ async def on_member_removed(session: AsyncSession, envelope: Envelope) -> None:
     payload = envelope.payload()
     assert isinstance(payload, ProjectMemberRemoved)
     at = envelope.occurred_at
-    await upsert_user(session, payload.user_id, payload.email, payload.full_name, at)
+    await directory.upsert(session, payload.user_id, email=payload.email,
+                           full_name=payload.full_name, as_of=at)
     if await _is_deleted(session, payload.project_id):
         return
     applied = await _set_role(session, payload.project_id, payload.team_id, payload.user_id,
@@ -209,7 +185,7 @@ async def on_member_removed(session: AsyncSession, envelope: Envelope) -> None:
                  entity_type="project_member", entity_id=payload.user_id, summary=summary)
     if applied:
         await unassign_member(session, [payload.project_id], payload.user_id,
-                              actor_id=envelope.actor_id, correlation_id=envelope.correlation_id)
+                              actor_id=envelope.actor_id)
 
 
 async def on_team_member_removed(session: AsyncSession, envelope: Envelope) -> None:
@@ -222,8 +198,7 @@ async def on_team_member_removed(session: AsyncSession, envelope: Envelope) -> N
         project_members.update().where(project_members.c.user_id == payload.user_id,
                                        project_members.c.team_id == payload.team_id,
                                        project_members.c.role.is_not(None),
-                                       project_members.c.changed_at <= at)
+                                       is_newer(project_members.c.changed_at, at))
         .values(role=None, changed_at=at).returning(project_members.c.project_id))
     project_ids = sorted(changed.scalars().all())
-    await unassign_member(session, project_ids, payload.user_id, actor_id=envelope.actor_id,
-                          correlation_id=envelope.correlation_id)
+    await unassign_member(session, project_ids, payload.user_id, actor_id=envelope.actor_id)

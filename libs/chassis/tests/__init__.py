@@ -1,0 +1,1 @@
+"""Tests of libs/chassis (helper app: ``libs.chassis.tests.plumbing_app``)."""

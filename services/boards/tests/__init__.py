@@ -1,0 +1,1 @@
+"""Tests of the boards service (helpers: ``services.boards.tests.boards_helpers``)."""

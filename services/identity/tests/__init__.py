@@ -1,0 +1,1 @@
+"""Tests of the identity service (helpers: ``services.identity.tests.identity_helpers``)."""

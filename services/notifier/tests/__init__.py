@@ -1,0 +1,1 @@
+"""Tests of the notifier service (helpers: ``services.notifier.tests.notifier_helpers``)."""

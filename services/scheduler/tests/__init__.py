@@ -1,0 +1,1 @@
+"""Tests of the scheduler service (helpers: ``services.scheduler.tests.scheduler_helpers``)."""

@@ -1,0 +1,1 @@
+"""Tests of the workspace service (helpers: ``services.workspace.tests.workspace_helpers``)."""

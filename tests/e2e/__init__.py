@@ -1,0 +1,2 @@
+"""End-to-end tests against the whole platform started natively (helpers:
+``tests.e2e.security_support``)."""

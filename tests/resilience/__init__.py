@@ -1,0 +1,1 @@
+"""Fault and fuzz tests (helpers: ``tests.resilience.faults_support``)."""
