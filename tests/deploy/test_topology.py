@@ -132,6 +132,9 @@ def test_each_service_owns_the_schema_and_prefix_the_topology_says(name: str) ->
     assert importlib.import_module(f"{name}.main").create_app
     for worker in service.workers:
         assert importlib.util.find_spec(worker.module) is not None, worker.module
+    # /health/ready reports the heartbeats of exactly these kinds.
+    reported = importlib.import_module(f"{name}.main").WORKER_KINDS
+    assert sorted(reported) == sorted(w.role for w in service.workers)
 
 
 # --- the docs builder and the Makefile ------------------------------------------------------
