@@ -21,6 +21,7 @@ import zlib
 import httpx
 import pytest
 from devstack.stack import Stack
+from devstack.supervisor import reap_group
 from devstack.testing import assert_problem
 
 from tests.resilience import faults_support as fs
@@ -252,20 +253,6 @@ def test_postgres_restart(stack: Stack, api: httpx.Client, world: fs.World,
     verify(stack, api, load)
 
 
-def restart_killed_postgres(stack: Stack, timeout: float = 30.0) -> None:
-    """Starts the cluster again after a kill -9 of its postmaster: until the orphaned backends
-    have noticed and exited, the new postmaster refuses the old shared memory and stops."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            stack.postgres.start()
-            return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
         stack: Stack, api: httpx.Client, world: fs.World, request: pytest.FixtureRequest) -> None:
     """`make run`'s PostgreSQL keeps its crash-safe defaults: a write answered 2xx was flushed
@@ -277,10 +264,12 @@ def test_postgres_killed_under_write_load_loses_no_acknowledged_write(
         assert stack.postgres.process is not None
         stack.postgres.process.kill()
         stack.postgres.process.wait(10)
+        # Its orphaned backends would keep the shared memory a new postmaster refuses.
+        reap_group(stack.postgres.process)
         try:
             load.wait_for_ops(5)   # writes go on failing (uncertain) while it is away
         finally:
-            restart_killed_postgres(stack)
+            stack.postgres.start()
         assert_recovered(stack, api)
         load.finish(more=30)
     acknowledged = [op for op in load.ops if op.outcome == "ok"]

@@ -120,9 +120,8 @@ class Stack:
                 self._start_service(spec)
             self.docs_dir = self._build_docs()
             for service in self.services.values():
-                self._wait_ready(service)
+                self._wait_ready(service, workers_beating=True)
             self._start_gateway()
-            self._wait_healthy()
             self._supervise()
         except BaseException:
             self.stop()
@@ -238,44 +237,27 @@ class Stack:
                 watch(f"{service.spec.name}-{role}", process,
                       functools.partial(self._spawn_worker, service, role))
 
-    def _wait_healthy(self, timeout: float = 60.0) -> None:
-        """Until every started service is ready and each of its worker kinds has written its
-        first heartbeat (what the gateway's /healthz asks of them; asked of the services
-        directly, since a partial stack makes /healthz fail on the services left out)."""
-        deadline = time.monotonic() + timeout
-        waiting = list(self.services.values())
-        last = ""
-        while waiting:
-            service = waiting[0]
-            try:
-                answer = httpx.get(f"{service.url}/health/ready", timeout=5)
-                body = answer.json()
-                states = body.get("workers", {}) if isinstance(body, dict) else {}
-                if answer.status_code == 200 and all(v == "ok" for v in states.values()):
-                    waiting.pop(0)
-                    continue
-                last = f"{service.spec.name}: {answer.status_code} {answer.text[:300]}"
-            except (httpx.HTTPError, ValueError) as exc:
-                last = f"{service.spec.name}: {exc!r}"
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the platform is not healthy after {timeout}s ({last}); "
-                                   f"see {self.state_dir / 'logs'}")
-            time.sleep(0.2)
-
-    def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0) -> None:
+    def _wait_ready(self, service: ServiceProcesses, timeout: float = 60.0, *,
+                    workers_beating: bool = False) -> None:
+        """Until the service's health endpoint answers 200 and, with ``workers_beating``,
+        reports every one of its worker kinds alive (their first heartbeats written: what
+        the gateway's /healthz will ask of it)."""
         wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")
         if service.spec.health is None:
             return
         deadline = time.monotonic() + timeout
+        last = ""
         while True:
             try:
-                if httpx.get(f"{service.url}{service.spec.health}",
-                             timeout=2).status_code == 200:
+                answer = httpx.get(f"{service.url}{service.spec.health}", timeout=2)
+                states = answer.json().get("workers", {}) if workers_beating else {}
+                if answer.status_code == 200 and all(v == "ok" for v in states.values()):
                     return
-            except httpx.HTTPError:
-                pass
+                last = f": {answer.status_code} {answer.text[:300]}"
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                last = f": {exc!r}"
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{service.spec.name} not ready; see "
+                raise TimeoutError(f"{service.spec.name} not ready{last}; see "
                                    f"{self.state_dir / 'logs'}")
             time.sleep(0.1)
 

@@ -88,16 +88,17 @@ class Supervisor:
             if up >= STABLE_AFTER:
                 delay = FIRST_DELAY
             reap_group(unit.process)
-            if self._stopping.wait(delay):
-                return
-            try:
-                process = unit.start()
-            except Exception as exc:   # noqa: BLE001 - any failure: try again later
-                self._log(f"could not restart {unit.name} ({describe_exit(code)} after "
-                          f"{up:.1f}s up): {exc}; next try in {min(delay * 2, MAX_DELAY)}s")
-                unit.started_at = time.monotonic()
-                delay = min(delay * 2, MAX_DELAY)
-                continue
+            while True:   # until a start succeeds; the dead process is reaped once, above
+                if self._stopping.wait(delay):
+                    return
+                try:
+                    process = unit.start()
+                    break
+                except Exception as exc:   # noqa: BLE001 - any failure: try again later
+                    self._log(f"could not restart {unit.name} ({describe_exit(code)} after "
+                              f"{up:.1f}s up): {exc}; next try in "
+                              f"{min(delay * 2, MAX_DELAY)}s")
+                    delay = min(delay * 2, MAX_DELAY)
             unit.restarts += 1
             unit.process, unit.started_at = process, time.monotonic()
             self._log(f"restarted {unit.name} (pid {process.pid}): it ended with "
