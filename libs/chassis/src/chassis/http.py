@@ -196,18 +196,22 @@ def health_router(package: str, schema: str, workers: Sequence[str] = ()) -> API
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
-        states: dict[str, str] = {}
+        reasons: dict[str, str] = {}
         if workers and checks["redis"] == "ok":
             try:
-                states = await worker_states(request.app.state.redis, schema, workers)
+                reasons = await worker_states(request.app.state.redis, schema, workers)
             except Exception as exc:
-                states = dict.fromkeys(workers, f"unknown: {type(exc).__name__}")
+                reasons = dict.fromkeys(workers, f"unknown: {type(exc).__name__}")
         elif workers:
-            states = dict.fromkeys(workers, "unknown: Redis unavailable")
+            reasons = dict.fromkeys(workers, "unknown: Redis unavailable")
+        # Each kind's state is exactly "ok" or "failing"; why, for the failing ones, apart.
+        states = {kind: "ok" if why == "ok" else "failing" for kind, why in reasons.items()}
+        why_failing = {kind: why for kind, why in reasons.items() if why != "ok"}
         if all(v == "ok" for v in checks.values()):
-            return {"status": "ready", "checks": checks, "workers": states}
+            return {"status": "ready", "checks": checks, "workers": states,
+                    "worker_problems": why_failing}
         return problem(503, "Not ready: " + ", ".join(k for k, v in checks.items() if v != "ok"),
-                       checks=checks, workers=states)
+                       checks=checks, workers=states, worker_problems=why_failing)
 
     return router
 
