@@ -183,9 +183,11 @@ async def bench_latency(database_url: str, redis_url: str, sink: SmtpSink, logs:
            "NOTIFIER_LOG_LEVEL": "WARNING", "BOARDS_DATABASE_URL": database_url,
            "BOARDS_REDIS_URL": redis_url, "BOARDS_LOG_LEVEL": "WARNING"}
     procs = [spawn([sys.executable, *args], log_path=logs / f"{name}.log", env=env)
-             for name, args in (("relay", ["-m", "chassis.relay", "--schema", "boards"]),
-                                ("consumer", ["-m", "notifier.events.consumer"]),
-                                ("mailer", ["-m", "notifier.mailer"]))]
+             for name, args in (("relay", ["-m", "chassis.serve", "boards", "--role", "relay"]),
+                                ("notifier", ["-m", "chassis.serve", "notifier", "--role",
+                                              "consumer"]),
+                                ("mailer", ["-m", "chassis.serve", "notifier", "--role",
+                                            "mailer"]))]
     engine = make_engine(database_url, pool_size=2)
     sessions = make_session_factory(engine)
     try:

@@ -2,7 +2,8 @@
 written to docs/performance.md with the machine it ran on.
 
 Figures are ratios against baselines measured in the same run wherever a baseline exists
-(a bare nginx proxy for the gateway and the whole stack; a 10-task list for moves).
+(a bare nginx proxy for the gateway and the whole stack; a 10-task list for moves; a bare
+Python interpreter for memory).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(HERE))
 
 import boards_bench  # noqa: E402
 import gateway_bench  # noqa: E402
+import memory_bench  # noqa: E402
 import notify_bench  # noqa: E402
 import stack_bench  # noqa: E402
 from devstack.infra import progress  # noqa: E402
@@ -66,6 +68,7 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
     bo = bd["get_board_1000_tasks_5_lists"]
     scan, latency = r["notify"]["scan"], st["assignment_email"]
     mixed = st["mixed"]
+    mem = r["memory"]
     out = [
         ("Gateway token check, ratio b/a (Python upstream)",
          f"{gw_py['ratio']:.3f} ({gw_py['bare']['rps']:.0f} -> {gw_py['auth']['rps']:.0f} "
@@ -96,6 +99,12 @@ def rows(r: dict) -> list[tuple[str, str, str, str]]:
          f"{scan['steady_ms_median']:.1f} ms median, {scan['steady_ms_max']:.1f} ms max; "
          f"{scan['emitted_due_soon']} reminders owed: {scan['emitting_ms']:.0f} ms",
          "indexed", ok(scan["due_soon_plan_uses_index"])),
+        ("Native stack (`make run`) at rest: memory of its Python processes",
+         f"{mem['native']['total_mib']:.0f} MiB in {mem['native']['count']} processes "
+         f"({mem['native']['total_mib'] / mem['bare_interpreter_mib']:.1f}x a bare "
+         f"interpreter's {mem['bare_interpreter_mib']:.1f}; one process per role instead: "
+         f"{mem['split']['total_mib']:.0f} MiB in {mem['split']['count']})",
+         f"<= {mem['goal_mib']} MiB", ok(mem["met"])),
         (f"Mixed load: {st['settings']['users']} users x {st['settings']['mixed_seconds']:.0f} s",
          f"{mixed['rps']:.0f} req/s, p50 {mixed['p50_ms']:.1f} ms, p99 {mixed['p99_ms']:.1f} ms, "
          f"{mixed['non_2xx']} errors of {mixed['requests']}", "zero errors",
@@ -114,13 +123,17 @@ def render(r: dict, started: datetime, seconds: float) -> str:
              "| measure | figure | goal | verdict |", "|---|---|---|---|"]
     lines += [f"| {m} | {f} | {g} | {v} |" for m, f, g, v in rows(r)]
     lines += ["", NOTES.rstrip()]
-    lines += ["", "Resident memory of each process (MiB), at rest -> after the load:", "",
+    mem = r["memory"]["native"]
+    lines += ["", "Python processes of `make run` at rest (RSS, MiB):", "",
+              "| process | at rest |", "|---|---|"]
+    lines += [f"| {name} | {size:.1f} |" for name, size in sorted(mem["processes"].items())]
+    lines += ["", "The services' process before and after the whole-stack load (RSS, MiB):", "",
               "| process | at rest | after |", "|---|---|---|"]
     st = r["stack"]
     lines += [f"| {name} | {rest:.1f} | {st['rss_after_mib'].get(name, 0):.1f} |"
               for name, rest in sorted(st["rss_at_rest_mib"].items())]
     lines += ["", "Reproduce one part: `uv run python bench/<name>_bench.py` (gateway, stack, "
-              "boards, notify).", ""]
+              "boards, notify, memory).", ""]
     return "\n".join(lines)
 
 
@@ -132,19 +145,21 @@ def main() -> None:
     started, t0 = datetime.now(UTC), time.monotonic()
     q = args.quick
     result = {}
-    progress("1/5 gateway token check vs bare proxy, Python upstream")
+    progress("1/6 gateway token check vs bare proxy, Python upstream")
     result["gateway_python"] = gateway_bench.bench_gateway_overhead(
         upstream_kind="python", duration=3 if q else 4, rounds=2 if q else 9)
-    progress("2/5 gateway token check vs bare proxy, static nginx upstream")
+    progress("2/6 gateway token check vs bare proxy, static nginx upstream")
     result["gateway_nginx"] = gateway_bench.bench_gateway_overhead(
         upstream_kind="nginx", duration=3 if q else 4, rounds=2 if q else 9)
-    progress("3/5 whole stack: reads, assignment -> e-mail, mixed load, memory")
+    progress("3/6 whole stack: reads, assignment -> e-mail, mixed load, memory")
     result["stack"] = stack_bench.run(duration=3 if q else 10, mixed_seconds=10 if q else 60,
                                       assignments=50 if q else 200)
-    progress("4/5 boards: move flatness and board open")
+    progress("4/6 boards: move flatness and board open")
     result["boards"] = boards_bench.run(moves=60 if q else 300, reads=40 if q else 200)
-    progress("5/5 reminder scan over 100,000 tracked tasks")
+    progress("5/6 reminder scan over 100,000 tracked tasks")
     result["notify"] = notify_bench.run(tasks=100_000, latency=False)
+    progress("6/6 memory of the native stack at rest")
+    result["memory"] = memory_bench.run(rest_seconds=5 if q else 10)
     text = render(result, started, time.monotonic() - t0)
     print("\n" + text)
     if not args.no_write:

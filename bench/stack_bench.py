@@ -5,7 +5,7 @@
     each as a ratio of a bare nginx proxy's requests/s (a trivial upstream, same machine);
   * a mixed load: 50 connections ("virtual users") for 60 s of reads and writes
     (task and board reads, task edits, comments) with throughput, p50/p99 and errors;
-  * resident memory (RSS) of every service process at rest and after the load.
+  * resident memory (RSS) of the services' process at rest and after the load.
 
     uv run python bench/stack_bench.py [--mixed-seconds 60] [--users 50]
 """
@@ -152,7 +152,7 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
     progress("baseline: bare nginx proxy")
     result["bare"] = bare_proxy_rps(state, duration, connections)
     with Stack(state / "stack", env=FAST_HASHING, gateway_rates=RATES) as stack:
-        pids = stack.worker_pids()
+        pids = stack.python_pids()
         result["rss_at_rest_mib"] = rss_mib(pids)
         with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
             data = seed(api)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import json
 import os
 import re
 import shlex
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from chassis import serve
 from chassis.settings import ServiceSettings
 from devstack.infra import DEBIAN_PACKAGES, NGINX_MODULES, nginx_modules_dir
 from devstack.topology import load as load_topology
@@ -43,6 +45,9 @@ CONDITIONS = {"service_started", "service_healthy", "service_completed_successfu
 # Settings whose development default would be wrong in a container: compose must set them.
 MUST_SET = {"environment", "database_url", "redis_url", "jwks_url", "identity_url",
             "workspace_url", "cursor_secret"}
+# The API's address in its container is its command's --host/--port, which win over these.
+GIVEN_BY_COMMAND = {"http_host", "http_port"}
+API_PORT = TOPOLOGY.api_container_port
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -215,9 +220,17 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
 
 
+def api_command(service: str) -> list[str]:
+    """The API alone, listening on the container port on every interface."""
+    return ["python", *TOPOLOGY.service(service).argv("api"), "--host", "0.0.0.0",
+            "--port", str(API_PORT)]
+
+
 def workers_of(service: str) -> dict[str, list[str]]:
-    workers = TOPOLOGY.service(service).worker_argv
-    return {f"{service}-{role}": args for role, args in workers.items()}
+    """Container name -> command: one container per worker kind of the topology."""
+    described = TOPOLOGY.service(service)
+    return {f"{service}-{kind}": ["python", *described.argv(kind)]
+            for kind in described.workers}
 
 
 def containers_of(service: str) -> list[str]:
@@ -256,18 +269,38 @@ def test_infrastructure_images(services: dict[str, Any]) -> None:
     assert "${POSTGRES_PASSWORD" in COMPOSE_FILE.read_text()
 
 
-def test_each_worker_runs_the_same_command_as_the_native_launcher(
-        services: dict[str, Any]) -> None:
+def test_each_role_runs_alone_in_its_container(services: dict[str, Any]) -> None:
     for name in SERVICE_NAMES:
         image = services[name]["image"]
-        for container, args in workers_of(name).items():
-            assert services[container]["command"] == ["python", *args], container
+        for container, command in workers_of(name).items():
+            assert services[container]["command"] == command, container
             assert services[container]["image"] == image, "one image per service"
         assert services[f"{name}-migrate"]["command"] == [
             "python", "-m", "chassis.migrate", name]
-        assert "command" not in services[name], "the API is the image's default command"
+        assert services[name]["command"] == api_command(name)
         assert services[name]["build"] == {"context": ".", "dockerfile": "services/Dockerfile",
                                            "args": {"SERVICE": name}}
+
+
+@pytest.mark.parametrize("container", [c for name in SERVICE_NAMES
+                                       for c in [name, *workers_of(name)]])
+def test_chassis_serve_runs_exactly_the_role_a_container_names(
+        services: dict[str, Any], container: str) -> None:
+    """Each command, given to chassis.serve's own role table: one role, the one the
+    container is named after (built, not run: nothing connects)."""
+    python, module, program, service, role_flag, role, *rest = services[container]["command"]
+    assert (python, module, program, role_flag) == ("python", "-m", "chassis.serve", "--role")
+    options = dict(zip(rest[::2], rest[1::2], strict=True))
+    assert set(options) <= {"--host", "--port"}
+    port = int(options["--port"]) if "--port" in options else None
+    roles = serve.roles_of(service, role, host=options.get("--host"), port=port)
+    assert set(roles) == {container}
+    if role == serve.API:
+        api = roles[container]
+        assert isinstance(api, serve.ApiServer)
+        config = api.server.config
+        assert (config.host, config.port) == ("0.0.0.0", API_PORT), "reachable by the gateway"
+        assert config.factory and config.app == f"{service}.main:create_app"
 
 
 def test_workers_and_apis_can_scale(services: dict[str, Any]) -> None:
@@ -388,7 +421,8 @@ def test_every_setting_of_every_service_reaches_its_containers(
     for name in SERVICE_NAMES:
         cls = settings_class(name)
         prefix = f"{name.upper()}_"
-        expected = {prefix + field.upper() for field in cls.model_fields}
+        expected = {prefix + field.upper() for field in cls.model_fields
+                    if field not in GIVEN_BY_COMMAND}
         for container in containers_of(name):
             env = environment(services[container])
             own = {k for k in env if k.startswith(prefix)}
@@ -519,24 +553,23 @@ def test_service_image_installs_only_its_own_code(service: str) -> None:
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in path.read_text()
     assert any("--from=builder /venv /venv" in c for c in dockerfile.final("COPY"))
     assert dockerfile.final("EXPOSE") == ["8000"]
-    # The API: uvicorn takes its APP argument from UVICORN_APP (click's envvar), which must
-    # name the service's app factory; the exec-form CMD gives the rest.
-    assert dockerfile.env()["UVICORN_APP"] == f"{service}.main:create_app"
-    assert importlib.import_module(f"{service}.main").create_app
-    cmd = yaml.safe_load(dockerfile.final("CMD")[-1])   # JSON exec form
-    assert cmd[:6] == ["uvicorn", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+    # The default command is the API, the same as compose's API container runs.
+    assert image_command(dockerfile) == api_command(service)
     assert "/health/" in dockerfile.final("HEALTHCHECK")[-1]
     # The folder the service may write exists and belongs to the user it runs as.
     assert f"chown app:app /var/lib/{service}" in " ".join(dockerfile.final("RUN"))
 
 
-def test_uvicorn_reads_its_app_argument_from_uvicorn_app() -> None:
-    """What the service image's CMD relies on, checked against the installed uvicorn."""
-    from click import Argument
-    from uvicorn.main import main as uvicorn_cli
-
-    app = next(p for p in uvicorn_cli.params if isinstance(p, Argument) and p.name == "app")
-    assert app.envvar == "UVICORN_APP"
+def image_command(dockerfile: Dockerfile) -> list[str]:
+    """What the image's CMD runs: its shell line, run by sh with the image's environment
+    and ``exec`` swapped for printing the arguments it would hand over."""
+    sh, flag, script = json.loads(dockerfile.final("CMD")[-1])
+    assert (sh, flag) == ("/bin/sh", "-c") and script.startswith("exec python ")
+    printing = script.replace("exec ", "exec printf '%s\\n' ", 1)
+    env = {**dockerfile.env(), "PATH": os.defpath}
+    run = subprocess.run(["sh", "-c", printing], env=env, capture_output=True, text=True,
+                         timeout=10, check=True)
+    return run.stdout.splitlines()
 
 
 @pytest.mark.parametrize("value", [*SERVICE_NAMES, "", "gateway", "boards; rm -rf /"])

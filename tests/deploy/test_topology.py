@@ -5,13 +5,14 @@ tools/devstack/tests/test_topology.py); these files cannot (the images are built
 so they are checked: adding a service to topology.toml makes these tests name what is missing.
 
 test_compose.py checks the rest of the compose file (and takes its list of services and worker
-commands from topology.toml too)."""
+kinds from topology.toml too)."""
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def test_compose_runs_what_the_topology_lists_and_nothing_else(
     expected = set(INFRA)
     for service in TOPOLOGY.services:
         expected |= {service.name, f"{service.name}-migrate"}
-        expected |= {f"{service.name}-{worker.role}" for worker in service.workers}
+        expected |= {f"{service.name}-{kind}" for kind in service.workers}
     assert set(containers) == expected
 
 
@@ -57,13 +58,14 @@ def test_each_service_has_its_api_its_migrate_step_and_one_container_per_role(
     service = TOPOLOGY.service(name)
     api = containers[name]
     assert api["build"]["args"] == {"SERVICE": name}
-    assert "command" not in api, "the API is the image's default command"
+    assert api["command"] == ["python", *service.argv("api"), "--host", "0.0.0.0",
+                              "--port", str(TOPOLOGY.api_container_port)]
     migrate = containers[f"{name}-migrate"]
     assert migrate["command"] == ["python", "-m", "chassis.migrate", name]
     assert migrate["image"] == api["image"]
-    for worker in service.workers:
-        container = containers[f"{name}-{worker.role}"]
-        assert container["command"] == ["python", *worker.argv], worker.role
+    for kind in service.workers:
+        container = containers[f"{name}-{kind}"]
+        assert container["command"] == ["python", *service.argv(kind)], kind
         assert container["image"] == api["image"], "the worker runs the service's image"
         assert container["depends_on"][f"{name}-migrate"] == {
             "condition": "service_completed_successfully"}
@@ -112,7 +114,9 @@ def test_the_service_image_serves_on_the_container_port() -> None:
     text = (ROOT / "services" / "Dockerfile").read_text()
     port = str(TOPOLOGY.api_container_port)
     assert re.search(rf"^EXPOSE {port}$", text, re.M)
-    assert f'"--port", "{port}"' in text
+    (cmd,) = re.findall(r"^CMD (.*)$", text.replace("\\\n", ""), re.M)
+    *_, script = json.loads(cmd)   # sh -c "exec python -m chassis.serve ..."
+    assert shlex.split(script)[-2:] == ["--port", port]
     # Its build refuses a SERVICE it does not know: it must know every one of the topology.
     (known,) = re.findall(r'case "\$\{SERVICE\}" in ([a-z|]+)\)', text)
     assert known.split("|") == list(TOPOLOGY.names)
@@ -122,19 +126,19 @@ def test_the_service_image_serves_on_the_container_port() -> None:
 def test_each_service_owns_the_schema_and_prefix_the_topology_says(name: str) -> None:
     service = TOPOLOGY.service(name)
     assert service.schema == importlib.import_module(f"{name}.db").SCHEMA
-    relay = [w for w in service.workers if w.module == "chassis.relay"]
-    for worker in relay:
-        assert worker.args == ("--schema", service.schema), "the relay drains this outbox"
     classes = [v for v in vars(importlib.import_module(f"{name}.config")).values()
                if isinstance(v, type) and issubclass(v, ServiceSettings)
                and v is not ServiceSettings]
     assert [cls.model_config.get("env_prefix") for cls in classes] == [service.env_prefix]
-    assert importlib.import_module(f"{name}.main").create_app
-    for worker in service.workers:
-        assert importlib.util.find_spec(worker.module) is not None, worker.module
-    # /health/ready reports the heartbeats of exactly these kinds.
-    reported = importlib.import_module(f"{name}.main").WORKER_KINDS
-    assert sorted(reported) == sorted(w.role for w in service.workers)
+    main = importlib.import_module(f"{name}.main")
+    assert main.create_app
+    # chassis.serve builds exactly these kinds and /health/ready reports their heartbeats.
+    assert tuple(main.WORKERS) == service.workers
+    for kind, build in main.WORKERS.items():
+        worker = build()   # builds only: nothing connects before run()
+        assert (worker.service, worker.kind) == (name, kind), "its heartbeat's key"
+        if kind == "relay":
+            assert worker.schema == service.schema, "the relay drains this outbox"
 
 
 # --- the docs builder and the Makefile ------------------------------------------------------

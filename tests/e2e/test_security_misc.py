@@ -273,7 +273,7 @@ def test_production_settings_refuse_each_development_default(service, override, 
 
 
 def test_production_services_exit_at_start_with_development_defaults(tmp_path):
-    """``uvicorn <svc>.main:create_app --factory`` with <SVC>_ENVIRONMENT=production and
+    """``python -m chassis.serve <svc> --role api`` with <SVC>_ENVIRONMENT=production and
     nothing else set: every service exits non-zero and says why (before touching any
     database: the development URL points at a server that does not exist here)."""
     base_env = {k: v for k, v in os.environ.items()
@@ -283,7 +283,7 @@ def test_production_services_exit_at_start_with_development_defaults(tmp_path):
         env = {**base_env, f"{service.upper()}_ENVIRONMENT": "production",
                f"{service.upper()}_STATE_DIR": str(tmp_path / service)}
         processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{service}.main:create_app", "--factory",
+            [sys.executable, "-m", "chassis.serve", service, "--role", "api",
              "--host", "127.0.0.1", "--port", str(free_port())],
             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)

@@ -42,15 +42,24 @@ def stack(scratch: ScratchArea) -> Iterator[Stack]:
     state = scratch.mktemp("resilience-stack")
     # No supervisor: these tests stop and start the parts they break themselves
     # (test_supervision.py runs its own stack with the launcher's supervision instead).
+    # One process per role, as in compose: a test kills one worker kind at a time.
     with Stack(state, env=RESILIENCE_ENV, gateway_rates=RESILIENCE_RATES,
-               supervise=False) as running:
+               supervise=False, split_roles=True) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def supervised_stack(scratch: ScratchArea) -> Iterator[Stack]:
-    """A stack under the launcher's own supervision, as `make run` runs it."""
+    """A stack under the launcher's own supervision, one process per role."""
     with Stack(scratch.mktemp("supervised-stack"), env=RESILIENCE_ENV,
+               gateway_rates=RESILIENCE_RATES, supervise=True, split_roles=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def native_stack(scratch: ScratchArea) -> Iterator[Stack]:
+    """Exactly what `make run` runs: supervised, every service in one process."""
+    with Stack(scratch.mktemp("native-stack"), env=RESILIENCE_ENV,
                gateway_rates=RESILIENCE_RATES, supervise=True) as running:
         yield running
 

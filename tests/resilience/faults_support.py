@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import redis
-from devstack.stack import Stack
+from devstack.stack import HOST, Stack
 from devstack.testing import User, created, register_and_login, stream_entries
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from psycopg.rows import DictRow, dict_row
@@ -763,9 +763,12 @@ def resent_after_lease(stack: Stack) -> set[str]:
     """Message-IDs the mailer logged as sent again, after a dead mailer's lease ran out or
     after a send whose answer it did not get (the server may have accepted it): the
     documented windows where the same message (same Message-ID and Date) may arrive twice."""
-    log = stack.state_dir / "logs" / "notifier-mailer.log"
+    # The mailer's own log with split roles; the one process's log as `make run` runs it.
+    logs = [stack.state_dir / "logs" / name for name in ("notifier-mailer.log", f"{HOST}.log")]
     ids = set()
-    for line in log.read_text(errors="replace").splitlines():
+    lines = [line for log in logs if log.exists()
+             for line in log.read_text(errors="replace").splitlines()]
+    for line in lines:
         if "email_resend_after_lease" in line or "email_retry_scheduled" in line:
             with contextlib.suppress(ValueError, KeyError):
                 ids.add(json.loads(line)["message_id"])

@@ -110,7 +110,7 @@ if __name__ == "__main__":
                                            handlers={"user.registered": record_effect},
                                            processed_events=processed, settings=settings,
                                            consumer_name="doomed")
-        asyncio.run(consumer.app().run())
+        asyncio.run(consumer.run())
     else:
         relay = KillMidBatchRelay(schema=SCHEMA, database_url=settings.database_url,
                                   redis_url=settings.redis_url, batch_size=50)

@@ -6,18 +6,16 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from chassis.consumer import EventConsumer
 from chassis.db import make_engine, make_session_factory
 from chassis.outbox import add_event
 from chassis.relay import OutboxRelay
 from chassis.settings import ServiceSettings
+from chassis.worker import running
 from contracts.streams import dead_letter_stream
 from devstack.testing import stream_entries
 
@@ -58,28 +56,9 @@ async def write_events(settings: ServiceSettings, emails: list[str]) -> list[str
     return ids
 
 
-@asynccontextmanager
-async def running_consumer(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
-    await consumer.create_groups()
-    await consumer.broker.start()
-    try:
-        yield consumer
-    finally:
-        await consumer.broker.stop()
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
-
-
-@asynccontextmanager
-async def running_relay(settings: ServiceSettings) -> AsyncIterator[OutboxRelay]:
-    relay = OutboxRelay(schema=app.SCHEMA, database_url=settings.database_url,
-                        redis_url=settings.redis_url, poll_seconds=0.2)
-    task = asyncio.create_task(relay.run())
-    try:
-        yield relay
-    finally:
-        relay.stop()
-        await asyncio.wait_for(task, 10)
+def relay_of(settings: ServiceSettings) -> OutboxRelay:
+    return OutboxRelay(schema=app.SCHEMA, database_url=settings.database_url,
+                       redis_url=settings.redis_url, poll_seconds=0.2)
 
 
 async def wait_until(predicate, timeout: float = 15.0) -> None:
@@ -106,7 +85,7 @@ async def pending_count(redis_url: str) -> int:
 
 
 async def test_relay_publishes_on_commit_and_consumer_applies_each_event_once(settings):
-    async with running_consumer(app.make_consumer(settings)), running_relay(settings):
+    async with running(app.make_consumer(settings)), running(relay_of(settings)):
         await write_events(settings, [f"user{i}@example.com" for i in range(20)])
         await wait_until(lambda: _count_effects(settings, 20))
         # Redelivery of every event (e.g. a relay that died after XADD) changes nothing.
@@ -134,7 +113,7 @@ async def test_rolled_back_transaction_publishes_nothing(settings):
         await add_event(session, app.outbox, app.STREAM, app.user_event("x@example.com"))
         await session.rollback()
     await engine.dispose()
-    async with running_relay(settings):
+    async with running(relay_of(settings)):
         await asyncio.sleep(0.5)
     client = aioredis.from_url(settings.redis_url)
     assert await client.exists(app.STREAM) == 0
@@ -142,7 +121,7 @@ async def test_rolled_back_transaction_publishes_nothing(settings):
 
 
 async def test_events_published_before_the_group_exists_are_delivered(settings):
-    async with running_relay(settings):
+    async with running(relay_of(settings)):
         await write_events(settings, ["early1@example.com", "early2@example.com"])
         client = aioredis.from_url(settings.redis_url)
         await wait_until(lambda: _stream_length(client, 2))
@@ -150,7 +129,7 @@ async def test_events_published_before_the_group_exists_are_delivered(settings):
         groups = await client.xinfo_groups(app.STREAM)
         await client.aclose()
     assert groups == []  # nobody was listening when they were published
-    async with running_consumer(app.make_consumer(settings)):
+    async with running(app.make_consumer(settings)):
         await wait_until(lambda: _count_effects(settings, 2))
 
 
@@ -161,7 +140,7 @@ async def _stream_length(client, expected: int) -> bool:
 async def test_consumer_killed_between_commit_and_ack_is_reclaimed_and_effect_happens_once(
         settings):
     await write_events(settings, ["victim@example.com"])
-    async with running_relay(settings):
+    async with running(relay_of(settings)):
         client = aioredis.from_url(settings.redis_url)
         await wait_until(lambda: _stream_length(client, 1))
     env = {**os.environ, "PLUMBING_DATABASE_URL": settings.database_url,
@@ -172,7 +151,7 @@ async def test_consumer_killed_between_commit_and_ack_is_reclaimed_and_effect_ha
     # Its effect committed, but the message is still pending on the dead consumer.
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 1
     assert await pending_count(settings.redis_url) == 1
-    async with running_consumer(app.make_consumer(settings, name="survivor")):
+    async with running(app.make_consumer(settings, name="survivor")):
         await wait_until(lambda: _no_pending(settings))
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 1
     await client.aclose()
@@ -187,7 +166,7 @@ async def test_relay_killed_mid_batch_loses_nothing(settings):
     assert doomed.returncode == -9, doomed.stderr.decode()[-2000:]
     # Three made it to Redis, but the batch was never committed: all rows are still there.
     assert await scalar(settings, "SELECT count(*) FROM plumbing.outbox") == 10
-    async with running_consumer(app.make_consumer(settings)), running_relay(settings):
+    async with running(app.make_consumer(settings)), running(relay_of(settings)):
         await wait_until(lambda: _count_effects(settings, 10))
         await wait_until(lambda: _no_pending(settings))
     assert await scalar(settings, "SELECT count(*) FROM plumbing.outbox") == 0
@@ -196,7 +175,7 @@ async def test_relay_killed_mid_batch_loses_nothing(settings):
 
 
 async def test_poison_message_is_dead_lettered_after_max_attempts(settings):
-    async with running_consumer(app.make_consumer(settings)), running_relay(settings):
+    async with running(app.make_consumer(settings)), running(relay_of(settings)):
         await write_events(settings, ["poison@example.com", "fine@example.com"])
         await wait_until(lambda: _count_effects(settings, 1))
         client = aioredis.from_url(settings.redis_url)
@@ -218,7 +197,7 @@ async def _stream_length_of(client, stream: str, expected: int) -> bool:
 async def test_unknown_event_types_are_acknowledged_and_ignored(settings):
     client = aioredis.from_url(settings.redis_url)
     consumer = app.make_consumer(settings)
-    async with running_consumer(consumer):
+    async with running(consumer):
         await consumer.broker.publish(
             {"event_id": "6d1f7c1e-8f55-4a39-9c62-0f3f4c1d2b11", "type": "future.thing",
              "version": 7, "occurred_at": "2026-11-26T00:00:00Z", "producer": "x",
@@ -232,7 +211,7 @@ async def test_unknown_event_types_are_acknowledged_and_ignored(settings):
 async def test_an_outage_longer_than_max_attempts_does_not_dead_letter(settings):
     """Infrastructure errors (database unreachable) are retried without being counted."""
     app.OUTAGE_FAILURES["left"] = 3 * settings.consumer_max_attempts
-    async with running_consumer(app.make_consumer(settings)), running_relay(settings):
+    async with running(app.make_consumer(settings)), running(relay_of(settings)):
         await write_events(settings, ["outage@example.com"])
         await wait_until(lambda: _count_effects(settings, 1), timeout=60)
         await wait_until(lambda: _no_pending(settings))
@@ -272,8 +251,7 @@ async def test_consumers_take_the_timeout_from_settings(settings: ServiceSetting
         async with consumer.engine.connect() as conn:
             assert (await conn.execute(sa.text("SHOW statement_timeout"))).scalar() == "1234ms"
     finally:
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
+        await consumer.close()
 
 
 def test_statement_timeout_setting_refuses_negative_values() -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 from boards.events.consumer import BoardsConsumer
+from chassis.worker import running
 from contracts.events import (
     ProjectDeleted,
     ProjectMemberAdded,
@@ -240,55 +241,51 @@ async def test_real_consumer_group_applies_workspace_and_identity_events(world: 
                                                                           settings):
     """Events published on the streams (as the relays do) are consumed by the ``boards``
     group; a removal reaches the read model well within a second."""
-    consumer = BoardsConsumer(settings, consumer_name="it")
-    await consumer.create_groups()
-    await consumer.broker.start()
-    publisher = RedisBroker(settings.redis_url)
-    await publisher.connect()
-    try:
-        alice_id, bob_id = uuid.uuid4(), uuid.uuid4()
-        project_id, team_id = uuid.uuid4(), uuid.uuid4()
-        from contracts.events import (
-            ProjectCreated,
-            ProjectMemberRemoved,
-            UserRegistered,
-        )
+    # The whole worker (its rebalancer too), as chassis.serve runs it.
+    async with running(BoardsConsumer(settings, consumer_name="it")):
+        publisher = RedisBroker(settings.redis_url)
+        await publisher.connect()
+        try:
+            alice_id, bob_id = uuid.uuid4(), uuid.uuid4()
+            project_id, team_id = uuid.uuid4(), uuid.uuid4()
+            from contracts.events import (
+                ProjectCreated,
+                ProjectMemberRemoved,
+                UserRegistered,
+            )
 
-        async def publish(stream: str, event_type: str, payload, actor=None) -> None:
-            envelope = make_event(event_type, payload, producer=stream.split(".")[0],
-                                  actor_id=actor)
-            await publisher.publish(envelope.model_dump(mode="json"), stream=stream)
+            async def publish(stream: str, event_type: str, payload, actor=None) -> None:
+                envelope = make_event(event_type, payload, producer=stream.split(".")[0],
+                                      actor_id=actor)
+                await publisher.publish(envelope.model_dump(mode="json"), stream=stream)
 
-        await publish(IDENTITY_EVENTS, "user.registered", UserRegistered(
-            user_id=alice_id, email="alice@example.com", full_name="Alice"))
-        await publish(WORKSPACE_EVENTS, "project.created", ProjectCreated(
-            project_id=project_id, team_id=team_id, name="P", created_by=alice_id))
-        await publish(WORKSPACE_EVENTS, "project.member_added", ProjectMemberAdded(
-            project_id=project_id, team_id=team_id, project_name="P", user_id=bob_id,
-            email="bob@example.com", full_name="Bob", role="editor"), actor=alice_id)
+            await publish(IDENTITY_EVENTS, "user.registered", UserRegistered(
+                user_id=alice_id, email="alice@example.com", full_name="Alice"))
+            await publish(WORKSPACE_EVENTS, "project.created", ProjectCreated(
+                project_id=project_id, team_id=team_id, name="P", created_by=alice_id))
+            await publish(WORKSPACE_EVENTS, "project.member_added", ProjectMemberAdded(
+                project_id=project_id, team_id=team_id, project_name="P", user_id=bob_id,
+                email="bob@example.com", full_name="Bob", role="editor"), actor=alice_id)
 
-        async def wait_for(predicate, timeout: float = 10.0) -> float:
-            started = time.monotonic()
-            while not predicate():
-                assert time.monotonic() - started < timeout, "not consumed in time"
-                await asyncio.sleep(0.01)
-            return time.monotonic() - started
+            async def wait_for(predicate, timeout: float = 10.0) -> float:
+                started = time.monotonic()
+                while not predicate():
+                    assert time.monotonic() - started < timeout, "not consumed in time"
+                    await asyncio.sleep(0.01)
+                return time.monotonic() - started
 
-        await wait_for(lambda: _members(world, project_id).get(str(bob_id)) == "editor")
-        assert world.scalar("SELECT full_name FROM boards.users WHERE id = :u",
-                            u=alice_id) == "Alice"
-        removal_started = time.monotonic()
-        await publish(WORKSPACE_EVENTS, "project.member_removed", ProjectMemberRemoved(
-            project_id=project_id, team_id=team_id, project_name="P", user_id=bob_id,
-            email="bob@example.com", full_name="Bob", role="editor"), actor=alice_id)
-        await wait_for(lambda: _members(world, project_id).get(str(bob_id)) is None)
-        assert time.monotonic() - removal_started < 1.0
-        client = aioredis.from_url(settings.redis_url)
-        pending = await client.xpending(WORKSPACE_EVENTS, "boards")
-        await client.aclose()
-        assert pending["pending"] == 0
-    finally:
-        await publisher.stop()
-        await consumer.broker.stop()
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
+            await wait_for(lambda: _members(world, project_id).get(str(bob_id)) == "editor")
+            assert world.scalar("SELECT full_name FROM boards.users WHERE id = :u",
+                                u=alice_id) == "Alice"
+            removal_started = time.monotonic()
+            await publish(WORKSPACE_EVENTS, "project.member_removed", ProjectMemberRemoved(
+                project_id=project_id, team_id=team_id, project_name="P", user_id=bob_id,
+                email="bob@example.com", full_name="Bob", role="editor"), actor=alice_id)
+            await wait_for(lambda: _members(world, project_id).get(str(bob_id)) is None)
+            assert time.monotonic() - removal_started < 1.0
+            client = aioredis.from_url(settings.redis_url)
+            pending = await client.xpending(WORKSPACE_EVENTS, "boards")
+            await client.aclose()
+            assert pending["pending"] == 0
+        finally:
+            await publisher.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 from chassis.auth import TokenVerifier
-from chassis.consumer import EventConsumer
+from chassis.worker import running
 from contracts.events import Envelope
 from contracts.streams import STREAM_BY_PRODUCER
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -70,18 +69,6 @@ async def client(settings, verifier) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@asynccontextmanager
-async def running_consumer(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
-    await consumer.create_groups()
-    await consumer.broker.start()
-    try:
-        yield consumer
-    finally:
-        await consumer.broker.stop()
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
-
-
 class Bus:
     """Publishes envelopes on their producer's stream the way the relay does, and waits
     until the notifier's consumer group has consumed (and acknowledged) everything."""
@@ -118,7 +105,7 @@ async def bus(settings) -> AsyncIterator[Bus]:
     """A running notifier consumer and a way to feed it events through Redis."""
     bus = Bus(settings.redis_url)
     await bus.broker.connect()
-    async with running_consumer(build_consumer(settings, consumer_name="test")):
+    async with running(build_consumer(settings, consumer_name="test")):
         yield bus
     await bus.broker.stop()
     await bus.redis.aclose()
@@ -133,8 +120,7 @@ def process(settings) -> Callable[..., Awaitable[list[bool]]]:
         try:
             return [await consumer.process(e.model_dump(mode="json")) for e in envelopes]
         finally:
-            await consumer.engine.dispose()
-            await consumer.redis.aclose()
+            await consumer.close()
     return _process
 
 

@@ -10,8 +10,7 @@ import email
 import email.policy
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -35,8 +34,6 @@ from contracts.events import (
     UserUpdated,
     make_event,
 )
-from notifier.config import NotifierSettings
-from notifier.mailer import Mailer
 
 ISSUER = "kanban-identity"
 AUDIENCE = "kanban"
@@ -209,17 +206,3 @@ class Mailbox:
             found = self.to(address)
             return found if len(found) >= count else None
         return await eventually(enough, timeout)
-
-
-# --- the mailer ---------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def running_mailer(settings: NotifierSettings) -> AsyncIterator[Mailer]:
-    mailer = Mailer(settings, name=f"test-{uuid.uuid4().hex[:6]}")
-    task = asyncio.create_task(mailer.run())
-    try:
-        yield mailer
-    finally:
-        mailer.stop()
-        await asyncio.wait_for(task, 15)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiosmtpd.controller import Controller
+from chassis.worker import running
 from devstack.infra import SmtpSink, free_port
 from notifier.config import NotifierSettings
 from notifier.mailer import Mailer, backoff_seconds
@@ -20,7 +21,6 @@ from services.notifier.tests.notifier_helpers import (
     Person,
     Task,
     eventually,
-    running_mailer,
 )
 
 
@@ -65,7 +65,7 @@ async def test_smtp_down_then_back_the_email_arrives_after_it_comes_back(
     port = free_port()  # nothing listens here yet
     down = settings.model_copy(update={"smtp_port": port})
     assignee = Person()
-    async with running_mailer(down):
+    async with running(Mailer(down)):
         await assignment(process, assignee)
 
         async def retried() -> bool:
@@ -91,7 +91,7 @@ async def test_a_5xx_answer_is_a_permanent_failure_recorded_and_visible(
         settings, process, rows, client, token):
     assignee = Person()
     with smtp_server("550 5.1.1 Mailbox unavailable") as (port, handler):
-        async with running_mailer(settings.model_copy(update={"smtp_port": port})):
+        async with running(Mailer(settings.model_copy(update={"smtp_port": port}))):
             await assignment(process, assignee)
 
             async def failed() -> bool:
@@ -112,7 +112,7 @@ async def test_4xx_answers_are_retried_with_backoff_then_given_up_after_max_atte
     assignee = Person()
     with smtp_server("451 4.3.0 Try again later") as (port, handler):
         limited = settings.model_copy(update={"smtp_port": port, "mailer_max_attempts": 3})
-        async with running_mailer(limited):
+        async with running(Mailer(limited)):
             await assignment(process, assignee)
 
             async def failed() -> bool:
@@ -126,7 +126,7 @@ async def test_4xx_answers_are_retried_with_backoff_then_given_up_after_max_atte
 async def test_an_unknown_recipient_waits_for_the_directory_then_is_sent(
         settings, process, rows, mailbox):
     assignee = Person()
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await assignment(process, assignee, register=False)
 
         async def waiting() -> bool:
@@ -251,7 +251,8 @@ async def test_a_mailer_killed_mid_send_is_taken_over_with_the_same_message_id(
     controller.start()
     env = {**os.environ, "NOTIFIER_DATABASE_URL": database_url, "NOTIFIER_REDIS_URL": redis_url,
            "NOTIFIER_SMTP_PORT": str(port), "NOTIFIER_MAILER_LEASE_SECONDS": "2"}
-    mailer = subprocess.Popen([sys.executable, "-m", "notifier.mailer"], env=env,
+    mailer = subprocess.Popen([sys.executable, "-m", "chassis.serve", "notifier",
+                               "--role", "mailer"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assignee = Person()
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from chassis.worker import running
+from notifier.mailer import Mailer
 from notifier.service.notify import message_id
 
 from services.notifier.tests.notifier_helpers import (
@@ -14,7 +16,6 @@ from services.notifier.tests.notifier_helpers import (
     eventually,
     project_member_added,
     redelivered,
-    running_mailer,
     team_member_added,
 )
 
@@ -36,7 +37,7 @@ async def test_an_assignment_tells_the_assignee_in_app_and_by_exactly_one_email(
     await bus.feed(actor.registered(), assignee.registered())
     await bus.feed(task.created())
     assigned = task.assign(assignee.id, actor=actor.id)
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await bus.feed(assigned)
         [mail] = await mailbox.wait_for(assignee.email)
 
@@ -101,7 +102,7 @@ async def test_with_the_email_preference_off_only_the_in_app_notification_is_mad
                                 headers=token(assignee.id))
     assert response.status_code == 200, response.text
     task = Task(created_by=actor.id)
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await bus.feed(assignee.registered(), task.assign(assignee.id, actor=actor.id))
         [note] = notifications_of(rows, assignee)
         assert emails_of(rows, assignee) == []
@@ -157,7 +158,7 @@ async def test_being_added_to_a_team_or_a_project_is_a_membership_notification(
         bus, rows, settings, mailbox):
     admin, newcomer = Person(full_name="Margaret"), Person()
     await bus.feed(admin.registered())
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await bus.feed(team_member_added(newcomer, actor=admin.id, team_name="Core"),
                        project_member_added(newcomer, actor=admin.id, project_name="Apollo"))
         await mailbox.wait_for(newcomer.email, count=2)
@@ -194,7 +195,7 @@ async def test_the_same_event_delivered_twice_makes_one_notification_and_one_ema
     actor, assignee = Person(), Person()
     task = Task(created_by=actor.id)
     assigned = task.assign(assignee.id, actor=actor.id)
-    async with running_mailer(settings) as mailer:
+    async with running(Mailer(settings)) as mailer:
         await bus.feed(assignee.registered(), assigned, redelivered(assigned))
         await bus.feed(redelivered(assigned))  # and once more, later
         await mailbox.wait_for(assignee.email)
@@ -217,7 +218,7 @@ async def test_reminders_tell_the_assignee_due_soon_and_overdue(bus, rows, setti
     assignee = Person()
     due = datetime(2031, 5, 17, 14, 30, tzinfo=UTC)
     task = Task(created_by=Person().id, assignee_id=assignee.id, title="Pay taxes", due_at=due)
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await bus.feed(assignee.registered(), task.reminder("due_soon"),
                        task.reminder("overdue"))
         mails = await mailbox.wait_for(assignee.email, count=2)
@@ -249,7 +250,7 @@ async def test_a_changed_address_is_used_for_the_next_email_and_old_events_do_no
     [copy] = rows("SELECT * FROM notifier.users WHERE user_id = :u", u=user.id)
     assert copy["email"] == new_email and copy["full_name"] == "New Name"
     task = Task(created_by=actor.id)
-    async with running_mailer(settings):
+    async with running(Mailer(settings)):
         await bus.feed(task.assign(user.id, actor=actor.id))
         [mail] = await mailbox.wait_for(new_email)
     assert "Hi New Name" in mail.get_body(("plain",)).get_content()

@@ -1,14 +1,20 @@
-"""Migrations, health, docs and the worker entry points of the notifier."""
+"""Migrations, health, docs and the process roles of the notifier."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from chassis.consumer import EventConsumer
 from chassis.migrations import current_revision, head_revision
+from chassis.serve import ApiServer, roles_of, workers_of
+from chassis.worker import Worker
+from devstack.infra import free_port
+from notifier.mailer import Mailer
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -46,18 +52,29 @@ async def test_health_and_docs(client):
     assert (await client.get("/docs/notifier/")).status_code == 200
 
 
-def test_worker_modules_are_runnable():
-    """``python -m notifier.mailer`` / ``notifier.events.consumer`` resolve to a main()."""
-    import notifier.events.consumer as consumer
-    import notifier.mailer as mailer
+async def test_chassis_serve_hosts_the_notifier_api_consumer_and_mailer():
+    """The roles ``python -m chassis.serve notifier --role ...`` accepts, and what each is."""
+    assert set(workers_of("notifier")) == {"consumer", "mailer"}
+    every = roles_of("notifier", "all", port=free_port())
+    alone = roles_of("notifier", "mailer")
+    try:
+        assert set(every) == {"notifier", "notifier-consumer", "notifier-mailer"}
+        assert isinstance(every["notifier"], ApiServer)
+        consumer = every["notifier-consumer"]
+        assert isinstance(consumer, EventConsumer) and consumer.group == "notifier"
+        assert isinstance(every["notifier-mailer"], Mailer)
+        assert set(alone) == {"notifier-mailer"}
+    finally:
+        for role in [*every.values(), *alone.values()]:
+            if isinstance(role, Worker):
+                await role.close()
 
-    assert callable(consumer.main) and callable(mailer.main)
 
-
-def test_the_mailer_process_starts_and_stops_on_sigterm(database_url, redis_url, smtp_sink):
+def test_the_mailer_role_starts_and_stops_on_sigterm(database_url, redis_url, smtp_sink):
     env = {**os.environ, "NOTIFIER_DATABASE_URL": database_url,
            "NOTIFIER_REDIS_URL": redis_url, "NOTIFIER_SMTP_PORT": str(smtp_sink.port)}
-    process = subprocess.Popen([sys.executable, "-m", "notifier.mailer"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "chassis.serve", "notifier",
+                                "--role", "mailer"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = ""
@@ -65,6 +82,7 @@ def test_the_mailer_process_starts_and_stops_on_sigterm(database_url, redis_url,
             if "mailer_started" in line:
                 break
         assert "mailer_started" in line
+        assert json.loads(line)["service"] == "notifier-mailer"
         process.terminate()
         assert process.wait(10) == 0
     finally:

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from chassis.worker import running
 from contracts.events import TaskSnapshot, parse_event
 from faststream.redis import RedisBroker
 from scheduler.config import SchedulerSettings
@@ -88,37 +89,33 @@ async def test_the_clock_offset_setting_moves_the_scanner_in_time(settings, proc
 
 async def test_the_consumer_tracks_tasks_from_the_boards_stream(settings, db):
     task = Task(due_at=datetime.now(UTC) + timedelta(hours=1))
-    consumer = build_consumer(settings, consumer_name="test")
-    broker = RedisBroker(settings.redis_url)
-    await consumer.create_groups()
-    await consumer.broker.start()
-    await broker.connect()
-    try:
-        for envelope in (task.created(), task.assign(None)):
-            await broker.publish(envelope.model_dump(mode="json"), stream="boards.events")
-        deadline = time.monotonic() + 10
-        row = None
-        while time.monotonic() < deadline:
-            with db.connect() as conn:
-                row = conn.execute(sa.text(
-                    "SELECT assignee_id, version FROM scheduler.tracked_tasks "
-                    "WHERE task_id = :t"), {"t": task.task_id}).first()
-            if row is not None and row.version == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert row is not None and row.version == 2 and row.assignee_id is None
-    finally:
-        await broker.stop()
-        await consumer.broker.stop()
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
+    async with running(build_consumer(settings, consumer_name="test")):
+        broker = RedisBroker(settings.redis_url)
+        await broker.connect()
+        try:
+            for envelope in (task.created(), task.assign(None)):
+                await broker.publish(envelope.model_dump(mode="json"), stream="boards.events")
+            deadline = time.monotonic() + 10
+            row = None
+            while time.monotonic() < deadline:
+                with db.connect() as conn:
+                    row = conn.execute(sa.text(
+                        "SELECT assignee_id, version FROM scheduler.tracked_tasks "
+                        "WHERE task_id = :t"), {"t": task.task_id}).first()
+                if row is not None and row.version == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert row is not None and row.version == 2 and row.assignee_id is None
+        finally:
+            await broker.stop()
 
 
 def test_two_scanner_processes_one_active(settings, tmp_path):
     env = {**os.environ, "SCHEDULER_DATABASE_URL": settings.database_url,
            "SCHEDULER_REDIS_URL": settings.redis_url, "SCHEDULER_SCAN_INTERVAL_SECONDS": "0.2"}
     logs = [tmp_path / f"scanner{i}.log" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-m", "scheduler.scanner"], env=env,
+    procs = [subprocess.Popen([sys.executable, "-m", "chassis.serve", "scheduler",
+                               "--role", "scanner"], env=env,
                               stdout=log.open("w"), stderr=subprocess.STDOUT)
              for log in logs]
     try:

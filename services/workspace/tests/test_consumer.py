@@ -10,15 +10,13 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from chassis.consumer import EventConsumer
 from chassis.relay import OutboxRelay
+from chassis.worker import running
 from contracts.events import UserRegistered, UserUpdated, make_event, parse_event
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
 from devstack.testing import stream_entries
@@ -32,18 +30,6 @@ from workspace.events.consumer import GROUP, build_consumer
 def consumer_settings(database_url: str, redis_url: str) -> WorkspaceSettings:
     return WorkspaceSettings(database_url=database_url, redis_url=redis_url,
                              consumer_reclaim_idle_ms=500, consumer_max_attempts=3)
-
-
-@asynccontextmanager
-async def running(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
-    await consumer.create_groups()
-    await consumer.broker.start()
-    try:
-        yield consumer
-    finally:
-        await consumer.broker.stop()
-        await consumer.engine.dispose()
-        await consumer.redis.aclose()
 
 
 async def publish_identity_events(redis_url: str, *envelopes) -> None:
@@ -152,11 +138,13 @@ async def test_updates_apply_once_and_never_roll_back(consumer_settings, db):
 
 
 async def test_the_consumer_module_runs_as_a_process(consumer_settings, db):
-    """``python -m workspace.events.consumer`` with the service's env vars."""
+    """``python -m chassis.serve workspace --role consumer`` with the service's env vars;
+    SIGTERM stops it cleanly."""
     user_id = uuid.uuid4()
     env = {**os.environ, "WORKSPACE_DATABASE_URL": consumer_settings.database_url,
            "WORKSPACE_REDIS_URL": consumer_settings.redis_url, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "workspace.events.consumer"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "chassis.serve", "workspace",
+                                "--role", "consumer"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         await publish_identity_events(consumer_settings.redis_url,
@@ -165,8 +153,10 @@ async def test_the_consumer_module_runs_as_a_process(consumer_settings, db):
     finally:
         process.terminate()
         output = process.communicate(timeout=20)[0].decode()
+    assert process.returncode == 0, output[-2000:]
     assert tuple(directory_row(db, user_id)) == ("proc@example.com", "Proc Ess")
-    assert '"event_processed"' in output and '"workspace-consumer"' in output
+    # Each line names the role it comes from.
+    assert '"event_processed"' in output and '"service": "workspace-consumer"' in output
 
 
 async def test_the_relay_publishes_workspace_events_that_validate(
@@ -180,17 +170,13 @@ async def test_the_relay_publishes_workspace_events_that_validate(
     await api.add_member(team, owner, member, "admin")
     relay = OutboxRelay(schema="workspace", database_url=consumer_settings.database_url,
                         redis_url=consumer_settings.redis_url, poll_seconds=0.2)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with running(relay):
         try:
             await wait_for(lambda: relay.published >= 4, timeout=5)
         except AssertionError:
             with db.connect() as conn:
                 left = conn.execute(sa.text("SELECT count(*) FROM workspace.outbox")).scalar()
             raise AssertionError((relay.published, left)) from None
-    finally:
-        relay.stop()
-        await asyncio.wait_for(task, 10)
     client_redis = aioredis.from_url(consumer_settings.redis_url)
     entries = stream_entries(await client_redis.xrange(WORKSPACE_EVENTS))
     await client_redis.aclose()

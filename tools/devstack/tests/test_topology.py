@@ -37,24 +37,19 @@ def test_the_repository_file_loads() -> None:
     assert loaded.gateway_upstreams == loaded.names   # the scheduler for /healthz
     scheduler = loaded.service("scheduler")
     assert scheduler.all_routes == () and scheduler.health == "/health/ready"
-    assert scheduler.worker_argv == {
-        "relay": ["-m", "chassis.relay", "--schema", "scheduler"],
-        "consumer": ["-m", "scheduler.events.consumer"],
-        "scanner": ["-m", "scheduler.scanner"]}
-    assert loaded.service("notifier").worker_argv == {
-        "consumer": ["-m", "notifier.events.consumer"], "mailer": ["-m", "notifier.mailer"]}
+    assert scheduler.workers == ("relay", "consumer", "scanner")
+    assert scheduler.roles == ("api", "relay", "consumer", "scanner")
+    assert scheduler.argv("scanner") == ["-m", "chassis.serve", "scheduler", "--role", "scanner"]
+    assert scheduler.argv() == ["-m", "chassis.serve", "scheduler", "--role", "all"]
+    assert loaded.service("notifier").workers == ("consumer", "mailer")
+    assert loaded.service("identity").workers == ("relay",)
     assert loaded.service("identity").upstream_variable == "IDENTITY_UPSTREAM"
     assert loaded.api_container_port == 8000
 
 
 def test_the_launcher_and_the_gateway_take_their_tables_from_it() -> None:
     loaded = topology.load()
-    assert [spec.name for spec in stack.SERVICES] == list(loaded.names)
-    for spec in stack.SERVICES:
-        described = loaded.service(spec.name)
-        assert spec.workers == described.worker_argv
-        assert spec.env_prefix == described.env_prefix
-        assert spec.health == described.health
+    assert list(loaded.services) == stack.SERVICES
     assert loaded.gateway_upstreams == gateway.SERVICES
     variables = {name: loaded.service(name).upstream_variable
                  for name in loaded.gateway_upstreams}
@@ -212,15 +207,20 @@ def test_a_service_named_events_cannot_have_docs(data: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("workers,message", [
-    ({"relay": ""}, "worker relay must be"),
-    ({"relay": "9lives.x --y"}, "worker relay must be"),
-    ({"relay": 3}, "worker relay must be"),
-    ({"api": "scheduler.scanner"}, "worker role 'api'"),
-    ({"migrate": "scheduler.scanner"}, "worker role 'migrate'"),
-    ({"Scanner": "scheduler.scanner"}, "worker role 'Scanner'"),
+    ("relay", "workers must be a list of strings"),
+    ({"relay": "chassis.relay"}, "workers must be a list of strings"),   # the old table
+    (["relay", 3], "workers must be a list of strings"),
+    (["Scanner"], "worker kind 'Scanner' must match"),
+    (["9lives"], "worker kind '9lives' must match"),
+    (["scan_ner"], "worker kind 'scan_ner' must match"),
+    (["scanner-"], "worker kind 'scanner-' must match"),
+    ([""], "worker kind '' must match"),
+    (["api"], "worker kind 'api' .*not be one of api, all, migrate"),
+    (["all"], "worker kind 'all' .*not be one of"),
+    (["migrate"], "worker kind 'migrate' .*not be one of"),
+    (["relay", "consumer", "relay"], "a worker kind is listed twice"),
 ])
-def test_bad_workers_are_refused(data: dict[str, Any], workers: dict[str, Any],
-                                 message: str) -> None:
+def test_bad_workers_are_refused(data: dict[str, Any], workers: Any, message: str) -> None:
     service(data, "scheduler")["workers"] = workers
     refused(data, message)
 
@@ -232,3 +232,4 @@ def test_a_service_may_have_no_health_endpoint_and_no_workers(data: dict[str, An
     assert "scheduler" not in loaded.health_services
     assert "scheduler" not in loaded.gateway_upstreams   # neither routed nor asked
     assert loaded.service("scheduler").workers == ()
+    assert loaded.service("scheduler").roles == ("api",)

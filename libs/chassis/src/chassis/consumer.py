@@ -10,6 +10,9 @@ Guarantees, given at-least-once delivery from the relay:
 * messages left pending by a dead consumer are reclaimed (XAUTOCLAIM) by a second subscriber;
 * after ``max_attempts`` failures of its handler a message moves to the group's dead-letter
   stream; failures of the database or Redis themselves are retried and never counted.
+
+It is a :class:`~chassis.worker.Worker` (kind ``consumer``): hosted as a task by
+:mod:`chassis.serve`, retried with backoff if Redis is away when it starts, and beating.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from contracts.events import Envelope, UnknownEventType, parse_event
 from contracts.streams import dead_letter_stream
-from faststream import AckPolicy, Context, FastStream
+from faststream import AckPolicy, Context
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.message import RedisStreamMessage
 from pydantic import ValidationError
@@ -35,9 +38,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chassis.db import make_engine, make_session_factory
-from chassis.logging import configure_logging, get_logger, request_id_var
+from chassis.logging import broker_logging, get_logger, request_id_var
 from chassis.settings import ServiceSettings
-from chassis.worker import Heartbeat
+from chassis.worker import Worker
 
 log = get_logger(__name__)
 
@@ -51,7 +54,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
 
-class EventConsumer:
+class EventConsumer(Worker):
     """One consumer group (``group``, usually the service name) reading ``streams``.
 
     ``handlers`` maps event types to ``async def handler(session, envelope)``; the handler
@@ -62,6 +65,8 @@ class EventConsumer:
     def __init__(self, *, group: str, streams: Sequence[str], handlers: Mapping[str, Handler],
                  processed_events: sa.Table, settings: ServiceSettings,
                  consumer_name: str | None = None) -> None:
+        # The heartbeat goes under the group's name: a service's group is named after it.
+        super().__init__(service=group, kind="consumer", redis_url=settings.redis_url)
         self.group = group
         self.streams = list(streams)
         self.handlers = dict(handlers)
@@ -69,7 +74,7 @@ class EventConsumer:
         self.settings = settings
         self.consumer_name = consumer_name or f"{socket.gethostname()}-{os.getpid()}"
         self.dead_letters = dead_letter_stream(group)
-        self.broker = RedisBroker(settings.redis_url)
+        self.broker = RedisBroker(settings.redis_url, **broker_logging())
         self.engine = make_engine(settings.database_url, pool_size=4,
                                   statement_timeout_ms=settings.db_statement_timeout_ms)
         self.sessions = make_session_factory(self.engine)
@@ -112,23 +117,19 @@ class EventConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def app(self) -> FastStream:
-        app = FastStream(self.broker)
-        app.on_startup(self.create_groups)
-        # FastStream owns this process's loop: the heartbeat says the loop still turns.
-        heartbeat = Heartbeat(self.settings.redis_url, self.group, "consumer")
+    async def run_connected(self) -> None:
+        await self.create_groups()
+        try:
+            await self.broker.start()
+            self.connected.set()
+            # FastStream's subscribers read and retry on their own until stopped.
+            await self.until_stopped()
+        finally:
+            await self.broker.stop()
 
-        async def _start_heartbeat() -> None:
-            heartbeat.start()
-
-        async def _dispose() -> None:
-            await heartbeat.stop()
-            await self.engine.dispose()
-            await self.redis.aclose()
-
-        app.after_startup(_start_heartbeat)
-        app.after_shutdown(_dispose)
-        return app
+    async def close(self) -> None:
+        await self.engine.dispose()
+        await self.redis.aclose()
 
     # -- delivery --------------------------------------------------------------------------
 
@@ -207,10 +208,4 @@ class EventConsumer:
                   failures=failures, dead_letter_stream=self.dead_letters)
 
 
-def run_consumer(consumer: EventConsumer, service: str) -> None:
-    """Entry point body of a service's ``python -m <service>.events.consumer``."""
-    configure_logging(f"{service}-consumer", consumer.settings.log_level)
-    asyncio.run(consumer.app().run())
-
-
-__all__ = ["EventConsumer", "Handler", "ValidationError", "run_consumer"]
+__all__ = ["EventConsumer", "Handler", "ValidationError"]

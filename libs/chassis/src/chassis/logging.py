@@ -60,6 +60,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Access logs would repeat every request line; the request middleware logs instead.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces its plugins at INFO whenever it is first imported.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def broker_logging() -> dict[str, Any]:
+    """Keyword arguments for a FastStream broker: its lines go through the stdlib root (JSON
+    like every other line; its default handler writes its own text format) and its
+    per-message lines are DEBUG, since ``event_processed`` already says it."""
+    return {"logger": logging.getLogger("faststream"), "log_level": logging.DEBUG}
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

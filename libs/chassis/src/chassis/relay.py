@@ -1,6 +1,7 @@
 """Outbox relay: publishes a service's outbox rows to Redis Streams.
 
-Run one per service: ``python -m chassis.relay --schema boards``. It wakes on the NOTIFY
+One per service that publishes events (the ``relay`` role of ``python -m chassis.serve``;
+the service's ``WORKERS`` build it with :meth:`OutboxRelay.for_service`). It wakes on the NOTIFY
 that :func:`chassis.outbox.add_event` sends at commit and polls as a backstop. A batch is
 claimed with ``FOR UPDATE SKIP LOCKED``, published, and deleted in the same transaction, so
 a relay killed mid-batch leaves its rows in place: they are published again (at-least-once)
@@ -13,7 +14,6 @@ period (:mod:`chassis.retention`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Sequence
@@ -24,11 +24,11 @@ from contracts.streams import STREAM_BY_PRODUCER
 from faststream.redis import RedisBroker
 from psycopg.rows import dict_row
 
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import broker_logging, get_logger
 from chassis.outbox import notify_channel
 from chassis.retention import trim_stream
 from chassis.settings import ServiceSettings
-from chassis.worker import Worker, run_worker
+from chassis.worker import Worker
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ class OutboxRelay(Worker):
         self.schema = schema
         self.dsn = libpq_dsn(database_url)
         self.redis_url = redis_url
-        self.broker = RedisBroker(redis_url)
+        self.broker = RedisBroker(redis_url, **broker_logging())
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.streams_to_trim = list(streams_to_trim)
@@ -56,6 +56,18 @@ class OutboxRelay(Worker):
         self.published = 0
         self.trimmed = 0
         self._trimmer: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_service(cls, service: str) -> OutboxRelay:
+        """The relay of ``service``'s outbox, from the service's own settings
+        (``BOARDS_DATABASE_URL``...); it trims the stream the service produces."""
+        settings = ServiceSettings.for_service(service)
+        own_stream = STREAM_BY_PRODUCER.get(service)
+        return cls(schema=service, database_url=settings.database_url,
+                   redis_url=settings.redis_url, batch_size=settings.relay_batch_size,
+                   poll_seconds=settings.relay_poll_seconds,
+                   streams_to_trim=[own_stream] if own_stream else [],
+                   retention_hours=settings.stream_retention_hours)
 
     async def publish_batch(self, conn: psycopg.AsyncConnection) -> int:
         """Publish up to one batch; returns how many rows went out."""
@@ -100,7 +112,6 @@ class OutboxRelay(Worker):
             await client.aclose()
 
     async def run(self) -> None:
-        await self.broker.connect()
         if self.streams_to_trim:
             self._trimmer = asyncio.create_task(self.trim_streams())
         await super().run()
@@ -112,34 +123,15 @@ class OutboxRelay(Worker):
         await self.broker.stop()
 
     async def run_connected(self) -> None:
+        await self.broker.connect()
         async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as listener, \
                 await psycopg.AsyncConnection.connect(self.dsn) as worker:
             await listener.execute(f'LISTEN "{notify_channel(self.schema)}"')
             log.info("relay_started", schema=self.schema)
+            self.connected.set()
             while not self.stopping:
                 if await self.publish_batch(worker) == self.batch_size:
                     continue  # more waiting: no need to sleep
                 # Wake on the first commit notification, or poll after poll_seconds.
                 async for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
                     pass
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Publish a service's outbox to Redis Streams")
-    parser.add_argument("--schema", required=True, help="the service schema, e.g. boards")
-    args = parser.parse_args()
-    # Same env vars as the service itself, e.g. BOARDS_DATABASE_URL.
-    settings = ServiceSettings.for_service(args.schema)
-    configure_logging(f"{args.schema}-relay", settings.log_level)
-    own_stream = STREAM_BY_PRODUCER.get(args.schema)
-    relay = OutboxRelay(schema=args.schema, database_url=settings.database_url,
-                        redis_url=settings.redis_url, batch_size=settings.relay_batch_size,
-                        poll_seconds=settings.relay_poll_seconds,
-                        streams_to_trim=[own_stream] if own_stream else [],
-                        retention_hours=settings.stream_retention_hours)
-
-    run_worker(relay)
-
-
-if __name__ == "__main__":
-    main()

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     debug: bool = False
     log_level: str = "INFO"
+    # Where the API listens when run by ``python -m chassis.serve`` (its --host/--port win).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
     database_url: str = DEV_DATABASE_URL
     redis_url: str = DEV_REDIS_URL
     db_pool_size: int = 10

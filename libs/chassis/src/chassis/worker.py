@@ -1,10 +1,12 @@
 """What every background worker shares: a stop signal, the retry-with-backoff loop around one
 connected stretch of work, signal handling, and a heartbeat that says the worker is alive.
 
-A worker kind (relay, mailer, scanner) subclasses :class:`Worker` and writes only its domain
-step, :meth:`Worker.run_connected`: connect, work until :attr:`Worker.stopping`, raise when
-a dependency goes away. The base retries after 0.2 s doubling to 5 s (nothing is lost:
-work stays in the database until done) and resets the delay after a clean stretch.
+A worker kind (relay, consumer, mailer, scanner) subclasses :class:`Worker` and writes only
+its domain step, :meth:`Worker.run_connected`: connect, set :attr:`Worker.connected`, work
+until :attr:`Worker.stopping`, raise when a dependency goes away. The base retries after
+0.2 s doubling to 5 s (nothing is lost: work stays in the database or the stream until done)
+and resets the delay after a clean stretch. Workers run as tasks of the process that hosts
+them (:mod:`chassis.serve`); :func:`running` runs one inside a test.
 
 Heartbeats: every ``HEARTBEAT_SECONDS`` each worker process writes ``{"at": <unix time>,
 "state": "ok" | "retrying", "pid": ...}`` into the Redis hash ``heartbeats:<service>``
@@ -22,8 +24,8 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -133,6 +135,8 @@ class Worker:
         self.service = service
         self.kind = kind
         self.retrying = False
+        # Set by run_connected once its dependencies answer; cleared when a stretch ends.
+        self.connected = asyncio.Event()
         self._stop = asyncio.Event()
         self.heartbeat = Heartbeat(redis_url, service, kind, self._health) \
             if redis_url else None
@@ -146,6 +150,9 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def until_stopped(self) -> None:
+        await self._stop.wait()
 
     async def sleep(self, seconds: float) -> None:
         """Waits ``seconds``, or less if asked to stop."""
@@ -170,6 +177,7 @@ class Worker:
                 try:
                     await self.run_connected()
                 except Exception as exc:  # database or Redis gone, not migrated yet, ...
+                    self.connected.clear()
                     if time.monotonic() - started > MAX_BACKOFF:
                         backoff = FIRST_BACKOFF   # it had been working: a fresh failure
                     log.warning(f"{self.kind}_retrying", error=repr(exc)[:300],
@@ -185,6 +193,32 @@ class Worker:
             await self.close()
 
 
+WorkerT = TypeVar("WorkerT", bound=Worker)
+RUNNING_TIMEOUT_SECONDS = 15.0
+
+
+@contextlib.asynccontextmanager
+async def running(worker: WorkerT) -> AsyncIterator[WorkerT]:
+    """Runs ``worker`` as a task of the current loop until the block ends (tests, tools);
+    enters once it is connected, raising what ended it if it ended first."""
+    timeout = RUNNING_TIMEOUT_SECONDS
+    task = asyncio.create_task(worker.run())
+    connected = asyncio.create_task(worker.connected.wait())
+    try:
+        await asyncio.wait({task, connected}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{worker.kind} ended before it connected")
+        if not worker.connected.is_set():
+            raise TimeoutError(f"{worker.kind} not connected after {timeout}s")
+        yield worker
+    finally:
+        connected.cancel()
+        worker.stop()
+        await asyncio.wait_for(task, timeout)
+
+
 def run_until_signalled(main: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> None:
     """``asyncio.run(main())`` with SIGINT and SIGTERM calling ``stop`` (a clean finish)."""
 
@@ -195,8 +229,3 @@ def run_until_signalled(main: Callable[[], Awaitable[None]], stop: Callable[[], 
         await main()
 
     asyncio.run(_main())
-
-
-def run_worker(worker: Worker) -> None:
-    """Runs ``worker`` in this process until SIGINT/SIGTERM."""
-    run_until_signalled(worker.run, worker.stop)

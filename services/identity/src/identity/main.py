@@ -1,10 +1,14 @@
-"""The identity API: ``uvicorn identity.main:create_app --factory``."""
+"""The identity API: ``python -m chassis.serve identity --role api``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from chassis.auth import TokenVerifier
 from chassis.http import create_service_app
 from chassis.logging import configure_logging
+from chassis.relay import OutboxRelay
+from chassis.worker import Worker
 from fastapi import FastAPI
 
 from identity.api import auth, internal, jwks, users
@@ -19,8 +23,12 @@ DESCRIPTION = ("Users, passwords and sessions: registration, login (RS256 access
                "services verify access tokens with.")
 
 
-# The worker processes of this service, whose heartbeats /health/ready reports.
-WORKER_KINDS = ("relay",)
+# The service's worker kinds (roles of ``python -m chassis.serve``), each built in the process
+# that runs it; /health/ready reports their heartbeats.
+WORKERS: dict[str, Callable[[], Worker]] = {
+    "relay": lambda: OutboxRelay.for_service("identity"),
+}
+
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
@@ -33,7 +41,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     async def on_startup(app: FastAPI) -> None:
         app.state.login_limiter = LoginLimiter.from_settings(app.state.redis, settings)
 
-    app = create_service_app(service="identity", settings=settings, workers=WORKER_KINDS,
+    app = create_service_app(service="identity", settings=settings, workers=tuple(WORKERS),
                              routers=[auth.router, users.router, jwks.router, internal.router],
                              title="Identity",
                              description=DESCRIPTION, token_verifier=verifier,

@@ -1,4 +1,5 @@
-"""The mailer (``python -m notifier.mailer``): sends the e-mails of ``email_outbox`` over SMTP.
+"""The mailer (the ``mailer`` role of ``python -m chassis.serve notifier``): sends the e-mails
+of ``email_outbox`` over SMTP.
 
 * **Woken at commit.** The consumer's transaction that adds e-mail rows runs
   ``pg_notify('notifier_email')``; the mailer ``LISTEN``s, so a new e-mail is claimed within
@@ -29,9 +30,9 @@ import socket
 from typing import Any
 
 import psycopg
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import get_logger
 from chassis.relay import libpq_dsn
-from chassis.worker import Worker, run_worker
+from chassis.worker import Worker
 from psycopg.rows import dict_row
 
 from notifier.config import NotifierSettings
@@ -140,6 +141,7 @@ class Mailer(Worker):
             listening = asyncio.create_task(self._listen(listener))
             log.info("mailer_started", name=self.name, smtp_host=self.settings.smtp_host,
                      smtp_port=self.settings.smtp_port)
+            self.connected.set()
             try:
                 while not self.stopping:
                     if listening.done():
@@ -288,13 +290,3 @@ class Mailer(Worker):
     async def _record(self, statement: str, params: dict[str, Any]) -> None:
         assert self._conn is not None
         await self._conn.execute(statement, params)
-
-
-def main() -> None:
-    settings = NotifierSettings()
-    configure_logging("notifier-mailer", settings.log_level)
-    run_worker(Mailer(settings))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,5 +1,5 @@
-"""The scanner (``python -m scheduler.scanner``): runs :func:`scan_once` every
-``scan_interval_seconds``, in exactly one process at a time.
+"""The scanner (the ``scanner`` role of ``python -m chassis.serve scheduler``): runs
+:func:`scan_once` every ``scan_interval_seconds``, in exactly one process at a time.
 
 Two (or more) scanner processes may run for availability. Each tries
 ``pg_try_advisory_lock(scanner_lock_key)`` on a connection it keeps open; the one that gets the
@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 from chassis.db import make_engine, make_session_factory
-from chassis.logging import configure_logging, get_logger
+from chassis.logging import get_logger
 from chassis.relay import libpq_dsn
-from chassis.worker import Worker, run_worker
+from chassis.worker import Worker
 
 from scheduler.config import SchedulerSettings
 from scheduler.service.scan import ScanResult, scan_once
@@ -92,9 +92,13 @@ class Scanner(Worker):
     async def run_connected(self) -> None:
         """A tick every ``scan_interval_seconds``; a lost database ends the stretch (the lock
         goes with the connection) and the worker base retries."""
+        log.info("scanner_started", name=self.name,
+                 interval_seconds=self.settings.scan_interval_seconds,
+                 window_seconds=self.settings.due_soon_window_seconds)
         try:
             while not self.stopping:
                 result = await self.tick()
+                self.connected.set()   # the database answered
                 if result is None and not self._announced_standby:
                     log.info("scanner_standby", name=self.name)
                 self._announced_standby = result is None
@@ -106,15 +110,3 @@ class Scanner(Worker):
     async def close(self) -> None:
         await self._release()
         await self.engine.dispose()
-
-
-def main() -> None:
-    settings = SchedulerSettings()
-    configure_logging("scheduler-scanner", settings.log_level)
-    log.info("scanner_started", interval_seconds=settings.scan_interval_seconds,
-             window_seconds=settings.due_soon_window_seconds)
-    run_worker(Scanner(settings))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,11 @@
 """The whole platform as child processes: infrastructure, migrations, every service that
-exists in this checkout (API, relay, consumers, workers), and the gateway in front.
+exists in this checkout (API and workers), and the gateway in front.
 
-Used by ``make run`` (``python -m devstack run``), by tests/e2e and by the benchmarks."""
+Services run under ``python -m chassis.serve``. By default every service and every role
+shares one process (``--role all``: the native default, the smallest footprint); with
+``split_roles=True`` each API and each worker kind is a process of its own, as in compose,
+for tests that kill one kind. Used by ``make run`` (``python -m devstack run``), by tests/e2e
+and by the benchmarks."""
 
 from __future__ import annotations
 
@@ -37,32 +41,25 @@ from devstack.topology import load as load_topology
 DATABASE = "kanban"
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """How to run one service: its API plus its background processes (``-m`` modules)."""
-
-    name: str
-    workers: dict[str, list[str]]     # role -> interpreter arguments (["-m", module, ...])
-    env_prefix: str                   # of its settings: BOARDS_
-    health: str | None                # readiness path, waited for at start
-
-    @classmethod
-    def from_topology(cls, service: Service) -> ServiceSpec:
-        return cls(service.name, service.worker_argv, service.env_prefix, service.health)
-
-    def exists(self) -> bool:
-        return importlib.util.find_spec(self.name) is not None and \
-            importlib.util.find_spec(f"{self.name}.main") is not None
+def installed(service: Service) -> bool:
+    """Whether this checkout has the service's package (``<name>.main``)."""
+    return importlib.util.find_spec(service.name) is not None and \
+        importlib.util.find_spec(f"{service.name}.main") is not None
 
 
 # What runs: topology.toml at the repository root (the one table; see devstack.topology).
 # A service missing from this checkout is skipped.
-SERVICES = [ServiceSpec.from_topology(service) for service in load_topology().services]
+SERVICES = list(load_topology().services)
+
+# The one process of every service's roles (the native default), in logs and the supervisor.
+HOST = "services"
 
 
 @dataclass
 class ServiceProcesses:
-    spec: ServiceSpec
+    """A service's port and, with split roles, its own processes."""
+
+    spec: Service
     port: int
     env: dict[str, str]
     api: subprocess.Popen[bytes] | None = None
@@ -79,18 +76,21 @@ class Stack:
     def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
                  gateway_port: int | None = None, gateway_rates: GatewayRates | None = None,
                  services: list[str] | None = None, crash_safe: bool = True,
-                 supervise: bool = True) -> None:
+                 supervise: bool = True, split_roles: bool = False) -> None:
         self.state_dir = state_dir.resolve()
         self.extra_env = env or {}
         self.gateway_port = gateway_port
         self.gateway_rates: GatewayRates = gateway_rates or {}
         wanted = [s for s in SERVICES if services is None or s.name in services]
-        self.specs = [s for s in wanted if s.exists()]
+        self.specs = [s for s in wanted if installed(s)]
         # crash_safe=False (tests, benchmarks of code paths): fast and disposable stores.
         self.postgres = Postgres(self.state_dir / "postgres", crash_safe=crash_safe)
         self.redis = Redis(self.state_dir / "redis", crash_safe=crash_safe)
         self.smtp = SmtpSink(self.state_dir / "smtp")
         self.services: dict[str, ServiceProcesses] = {}
+        # One process for everything (None with split roles, or before start).
+        self.split_roles = split_roles
+        self.host: subprocess.Popen[bytes] | None = None
         self.gateway: Gateway | None = None
         # Off for the fault tests that stop and start parts themselves.
         self.supervisor = Supervisor(self.state_dir / "logs" / "supervisor.log") \
@@ -118,6 +118,8 @@ class Stack:
             self.ports = {spec.name: free_port() for spec in self.specs}
             for spec in self.specs:
                 self._start_service(spec)
+            if not self.split_roles:
+                self._spawn_host()
             self.docs_dir = self._build_docs()
             for service in self.services.values():
                 self._wait_ready(service, workers_beating=True)
@@ -135,6 +137,7 @@ class Stack:
             self.supervisor.stop()
         if self.gateway is not None:
             self.gateway.stop()
+        stop_process(self.host)
         for service in self.services.values():
             for process in service.workers.values():
                 stop_process(process)
@@ -154,7 +157,7 @@ class Stack:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
         return self.postgres.url(DATABASE)
 
-    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+    def service_env(self, spec: Service) -> dict[str, str]:
         p = spec.env_prefix
         identity_url = f"http://127.0.0.1:{self.ports.get('identity', 0)}"
         env = {
@@ -166,6 +169,8 @@ class Stack:
             f"{p}STATE_DIR": str(self.state_dir),
             f"{p}SMTP_HOST": "127.0.0.1",
             f"{p}SMTP_PORT": str(self.smtp.port),
+            f"{p}HTTP_HOST": "127.0.0.1",
+            f"{p}HTTP_PORT": str(self.ports[spec.name]),
             "PYTHONUNBUFFERED": "1",
         }
         # Extra settings apply to every service: KANBAN_X -> <PREFIX>X; <PREFIX>... as given.
@@ -176,34 +181,46 @@ class Stack:
                 env[key] = value
         return env
 
-    def _start_service(self, spec: ServiceSpec) -> None:
+    def _start_service(self, spec: Service) -> None:
         port = self.ports[spec.name]
         service = ServiceProcesses(spec=spec, port=port, env={})
         self.services[spec.name] = service
         service.env = self.service_env(spec)
-        progress(f"starting {spec.name} on 127.0.0.1:{port}")
+        if not self.split_roles:
+            return   # _spawn_host starts them all at once
+        progress(f"starting {spec.name} on 127.0.0.1:{port}: api and "
+                 f"{', '.join(spec.workers) or 'no workers'}, one process each")
         self._spawn_api(service)
         for role in spec.workers:
             self._spawn_worker(service, role)
 
+    def _spawn_host(self) -> subprocess.Popen[bytes]:
+        """Every service, API and workers, in one process (each API on its own port)."""
+        names = list(self.services)
+        progress(f"starting {', '.join(names)} in one process (APIs on "
+                 + ", ".join(f"{n} :{s.port}" for n, s in self.services.items()) + ")")
+        env = {key: value for service in self.services.values()
+               for key, value in service.env.items()}
+        self.host = spawn([sys.executable, "-m", "chassis.serve", *names, "--role", "all"],
+                          log_path=self.state_dir / "logs" / f"{HOST}.log", env=env)
+        return self.host
+
     def _spawn_api(self, service: ServiceProcesses) -> subprocess.Popen[bytes]:
-        name = service.spec.name
         service.api = spawn(
-            [sys.executable, "-m", "uvicorn", f"{name}.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(service.port), "--no-access-log",
-             "--timeout-graceful-shutdown", "5"],
-            log_path=self.state_dir / "logs" / f"{name}-api.log", env=service.env)
+            [sys.executable, *service.spec.argv("api")],
+            log_path=self.state_dir / "logs" / f"{service.spec.name}-api.log", env=service.env)
         return service.api
 
     def _spawn_worker(self, service: ServiceProcesses, role: str) -> subprocess.Popen[bytes]:
         service.workers[role] = spawn(
-            [sys.executable, *service.spec.workers[role]],
+            [sys.executable, *service.spec.argv(role)],
             log_path=self.state_dir / "logs" / f"{service.spec.name}-{role}.log",
             env=service.env)
         return service.workers[role]
 
     def restart_worker(self, service: str, role: str) -> subprocess.Popen[bytes]:
-        """(Re)start one background process, e.g. after a test killed it."""
+        """(Re)start one worker kind's process, e.g. after a test killed it (split roles)."""
+        assert self.split_roles, "each worker kind has its own process only with split_roles"
         svc = self.services[service]
         stop_process(svc.workers.get(role))
         return self._spawn_worker(svc, role)
@@ -220,6 +237,12 @@ class Stack:
             self._wait_ready(service)
             return process
 
+        def restart_host() -> subprocess.Popen[bytes]:
+            process = self._spawn_host()
+            for service in self.services.values():
+                self._wait_ready(service)
+            return process
+
         def restarted(component: Postgres | Redis | SmtpSink | Gateway) -> subprocess.Popen[bytes]:
             component.start()
             assert component.process is not None
@@ -229,8 +252,11 @@ class Stack:
                                 (self.smtp, "smtp-sink"), (self.gateway, "gateway")):
             assert component is not None and component.process is not None
             watch(name, component.process, functools.partial(restarted, component))
+        if self.host is not None:
+            watch(HOST, self.host, restart_host)
         for service in self.services.values():
-            assert service.api is not None
+            if service.api is None:
+                continue
             watch(f"{service.spec.name}-api", service.api,
                   functools.partial(restart_api, service))
             for role, process in service.workers.items():
@@ -242,7 +268,9 @@ class Stack:
         """Until the service's health endpoint answers 200 and, with ``workers_beating``,
         reports every one of its worker kinds alive (their first heartbeats written: what
         the gateway's /healthz will ask of it)."""
-        wait_for_port(service.port, timeout, service.api, f"{service.spec.name} api")
+        process = service.api or self.host
+        wait_for_port(service.port, timeout, process,
+                      f"{service.spec.name} api" if service.api else HOST)
         if service.spec.health is None:
             return
         deadline = time.monotonic() + timeout
@@ -283,8 +311,9 @@ class Stack:
         assert self.gateway is not None
         return self.gateway.url
 
-    def worker_pids(self) -> dict[str, int]:
-        pids = {}
+    def python_pids(self) -> dict[str, int]:
+        """The Python processes running the services: ``{name: pid}``."""
+        pids = {HOST: self.host.pid} if self.host is not None else {}
         for name, svc in self.services.items():
             if svc.api is not None:
                 pids[f"{name}-api"] = svc.api.pid

@@ -1,14 +1,14 @@
 """The platform's topology: what runs, read from ``topology.toml`` at the repository root.
 
 One table says which services exist, their PostgreSQL schema, settings prefix, health
-endpoint, what the gateway routes to them and their background processes. The native
+endpoint, what the gateway routes to them and their worker kinds. The native
 launcher (``devstack.stack``) and the gateway runner (``devstack.gateway``) take their service
 tables from here; the tests check nginx.conf.template, docker-compose.yml and the docs builder
 against it. The file format is described at its top.
 
     from devstack.topology import load
     for service in load().services:
-        print(service.name, service.schema, [w.argv for w in service.workers])
+        print(service.name, service.schema, [service.argv(role) for role in service.roles])
 
 ``load()`` finds the file through ``KANBAN_TOPOLOGY`` (a path), else by walking up from this
 module (the checkout devstack is installed from), else from the working directory. Anything
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -35,12 +34,11 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")           # a Python package and an ngi
 _ROLE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")  # <service>-<role>: container, log file
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]*$")
 _ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*_$")
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SEGMENT = r"[A-Za-z0-9._~-]+"
 _PATH = re.compile(rf"^(/{_SEGMENT})+/?$")
 # The gateway answers these itself (or keeps them internal): no service may be routed there.
 RESERVED_ROUTES = ("/healthz", "/health", "/api/schema", "/docs/events", "= /docs")
-RESERVED_ROLES = ("api", "migrate")   # <service>-api / <service>-migrate are taken
+RESERVED_ROLES = ("api", "all", "migrate")   # roles of chassis.serve, <service>-migrate
 
 _TOP_KEYS = {"api_container_port", "service"}
 _SERVICE_KEYS = {"name", "schema", "env_prefix", "health", "docs", "public_routes", "routes",
@@ -91,23 +89,6 @@ class Route:
 
 
 @dataclass(frozen=True)
-class Worker:
-    """A background process of a service: ``python -m <module> <args>``."""
-
-    role: str
-    module: str
-    args: tuple[str, ...] = ()
-
-    @property
-    def argv(self) -> list[str]:
-        """The interpreter's arguments: ``["-m", module, *args]``."""
-        return ["-m", self.module, *self.args]
-
-    def __str__(self) -> str:
-        return shlex.join([self.module, *self.args])
-
-
-@dataclass(frozen=True)
 class Service:
     name: str
     schema: str
@@ -116,7 +97,7 @@ class Service:
     docs: bool
     public_routes: tuple[Route, ...]
     routes: tuple[Route, ...]           # token required
-    workers: tuple[Worker, ...]
+    workers: tuple[str, ...]            # worker kinds: relay, consumer, ...
 
     @property
     def upstream_variable(self) -> str:
@@ -138,8 +119,13 @@ class Service:
         return bool(self.all_routes)
 
     @property
-    def worker_argv(self) -> dict[str, list[str]]:
-        return {worker.role: worker.argv for worker in self.workers}
+    def roles(self) -> tuple[str, ...]:
+        """What ``python -m chassis.serve <name> --role`` accepts, besides ``all``."""
+        return ("api", *self.workers)
+
+    def argv(self, role: str = "all") -> list[str]:
+        """The interpreter's arguments that run ``role`` of this service alone."""
+        return ["-m", "chassis.serve", self.name, "--role", role]
 
 
 @dataclass(frozen=True)
@@ -203,21 +189,15 @@ def _string_list(table: dict[str, Any], key: str, where: str) -> list[str]:
     return list(value)
 
 
-def _workers(table: dict[str, Any], where: str) -> tuple[Worker, ...]:
-    raw = table.get("workers", {})
-    if not isinstance(raw, dict):
-        raise TopologyError(f"{where}: workers must be a table of role = \"module args...\"")
-    workers = []
-    for role, command in raw.items():
+def _workers(table: dict[str, Any], where: str) -> tuple[str, ...]:
+    roles = _string_list(table, "workers", where)
+    for role in roles:
         if not _ROLE.match(role) or role in RESERVED_ROLES:
-            raise TopologyError(f"{where}: worker role {role!r} must match {_ROLE.pattern} "
+            raise TopologyError(f"{where}: worker kind {role!r} must match {_ROLE.pattern} "
                                 f"and not be one of {', '.join(RESERVED_ROLES)}")
-        words = shlex.split(command) if isinstance(command, str) else []
-        if not words or not _MODULE.match(words[0]):
-            raise TopologyError(f"{where}: worker {role} must be \"<module> [args...]\", "
-                                f"not {command!r}")
-        workers.append(Worker(role, words[0], tuple(words[1:])))
-    return tuple(workers)
+    if len(set(roles)) != len(roles):
+        raise TopologyError(f"{where}: a worker kind is listed twice")
+    return tuple(roles)
 
 
 def _service(table: Any, index: int) -> Service:

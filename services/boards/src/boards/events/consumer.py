@@ -1,4 +1,4 @@
-"""The boards consumer: ``python -m boards.events.consumer``.
+"""The boards consumer (the ``consumer`` role of ``python -m chassis.serve boards``).
 
 Consumer group ``boards`` on ``workspace.events`` (project memberships, the read model behind
 every permission check; project deletion cascades) and ``identity.events`` (the user
@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler
 from chassis.logging import get_logger
 from contracts.streams import IDENTITY_EVENTS, WORKSPACE_EVENTS
-from faststream import FastStream
 
 from boards.config import BoardsSettings
 from boards.db import processed_events
@@ -59,25 +58,14 @@ class BoardsConsumer(EventConsumer):
             except Exception as exc:  # keep consuming even if a pass fails
                 log.warning("rebalance_failed", error=repr(exc)[:500])
 
-    async def _start_rebalancer(self) -> None:
+    async def run(self) -> None:
         self._rebalancer = asyncio.create_task(self._rebalance_forever())
+        await super().run()
 
-    async def _stop_rebalancer(self) -> None:
+    async def close(self) -> None:
+        # Before the base disposes of the engine the rebalancer uses.
         if self._rebalancer is not None:
             self._rebalancer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rebalancer
-
-    def app(self) -> FastStream:
-        app = super().app()
-        app.after_startup(self._start_rebalancer)
-        app.on_shutdown(self._stop_rebalancer)
-        return app
-
-
-def main() -> None:
-    run_consumer(BoardsConsumer(BoardsSettings()), "boards")
-
-
-if __name__ == "__main__":
-    main()
+        await super().close()

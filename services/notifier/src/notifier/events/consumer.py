@@ -1,5 +1,6 @@
-"""The notifier consumer (``python -m notifier.events.consumer``): group ``notifier`` on
-``identity.events``, ``workspace.events``, ``boards.events`` and ``scheduler.events``.
+"""The notifier consumer (the ``consumer`` role of ``python -m chassis.serve notifier``):
+group ``notifier`` on ``identity.events``, ``workspace.events``, ``boards.events`` and
+``scheduler.events``.
 
 Each handler runs inside the consumer's idempotency transaction (``processed_events``): read
 models are updated, notifications and their e-mail rows are written, and the mailer is woken
@@ -7,7 +8,7 @@ by a NOTIFY delivered at commit. Nothing here talks to SMTP."""
 
 from __future__ import annotations
 
-from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler
 from chassis.read_model import payload_handler
 from contracts.events import (
     CommentChanged,
@@ -91,11 +92,3 @@ def build_consumer(settings: NotifierSettings | None = None, *,
     return EventConsumer(group=GROUP, streams=STREAMS, handlers=make_handlers(settings),
                          processed_events=processed_events, settings=settings,
                          consumer_name=consumer_name)
-
-
-def main() -> None:
-    run_consumer(build_consumer(), "notifier")
-
-
-if __name__ == "__main__":
-    main()

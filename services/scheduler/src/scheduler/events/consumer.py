@@ -1,10 +1,10 @@
-"""The scheduler consumer (``python -m scheduler.events.consumer``): group ``scheduler`` on
-``boards.events`` (task snapshots; list and board deletions) and ``workspace.events``
-(project deletions), keeping ``tracked_tasks`` current."""
+"""The scheduler consumer (the ``consumer`` role of ``python -m chassis.serve scheduler``):
+group ``scheduler`` on ``boards.events`` (task snapshots; list and board deletions) and
+``workspace.events`` (project deletions), keeping ``tracked_tasks`` current."""
 
 from __future__ import annotations
 
-from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler
 from chassis.read_model import payload_handler
 from contracts.events import BoardChanged, ListChanged, ProjectDeleted, TaskSnapshot
 from contracts.streams import BOARDS_EVENTS, WORKSPACE_EVENTS
@@ -37,11 +37,3 @@ def build_consumer(settings: SchedulerSettings | None = None, *,
     return EventConsumer(group=GROUP, streams=STREAMS, handlers=HANDLERS,
                          processed_events=processed_events,
                          settings=settings or SchedulerSettings(), consumer_name=consumer_name)
-
-
-def main() -> None:
-    run_consumer(build_consumer(), "scheduler")
-
-
-if __name__ == "__main__":
-    main()

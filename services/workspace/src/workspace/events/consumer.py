@@ -1,9 +1,9 @@
-"""The workspace consumer (``python -m workspace.events.consumer``): group ``workspace`` on
-``identity.events``, keeping the user directory in step with identity."""
+"""The workspace consumer (the ``consumer`` role of ``python -m chassis.serve workspace``):
+group ``workspace`` on ``identity.events``, keeping the user directory in step with identity."""
 
 from __future__ import annotations
 
-from chassis.consumer import EventConsumer, Handler, run_consumer
+from chassis.consumer import EventConsumer, Handler
 from contracts.streams import IDENTITY_EVENTS
 
 from workspace.config import WorkspaceSettings
@@ -24,11 +24,3 @@ def build_consumer(settings: WorkspaceSettings | None = None, *,
     return EventConsumer(group=GROUP, streams=[IDENTITY_EVENTS], handlers=HANDLERS,
                          processed_events=processed_events,
                          settings=settings or WorkspaceSettings(), consumer_name=consumer_name)
-
-
-def main() -> None:
-    run_consumer(build_consumer(), "workspace")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,179 @@
+"""Runs services in this process: ``python -m chassis.serve <service>... [--role ROLE]``.
+
+A *role* is a service's API (``api``) or one of its worker kinds (``relay``, ``consumer``,
+``mailer``, ``scanner``: the keys of ``<service>.main.WORKERS``); ``all``, the default, is
+the API and every worker kind. Each role is a task of this process's one event loop, so how
+many processes run the platform is a deployment choice, not a code path:
+
+* natively, the launcher runs every service with ``--role all`` in one process;
+* in containers each role runs alone (``--role api``, ``--role consumer``...), so each can
+  be scaled and restarted on its own.
+
+Services sharing a process share only the interpreter: each keeps its own settings (its
+env prefix), port, database pool, Redis clients and consumer group, and each log line
+names its service and role. A role never ends on its own: workers retry their
+dependencies with backoff. If one does end (an API that cannot bind its port or fails to
+start, a bug), the process stops the others and exits 1 for its supervisor to restart it
+whole; SIGTERM or SIGINT stop every role cleanly (APIs finish in-flight requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol, cast
+
+import structlog
+import uvicorn
+
+from chassis.logging import configure_logging, get_logger
+from chassis.settings import ServiceSettings
+from chassis.worker import Worker, run_until_signalled
+
+log = get_logger(__name__)
+
+API = "api"
+ALL = "all"
+GRACEFUL_SHUTDOWN_SECONDS = 5
+LEVELS = logging.getLevelNamesMapping()
+
+
+class Role(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the host's handler stops every role."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ApiServer:
+    """A service's API (``<service>.main:create_app``) served by uvicorn on ``host:port``."""
+
+    def __init__(self, service: str, *, host: str, port: int) -> None:
+        self.service = service
+        self._stopping = False
+        # log_config=None: the service's own logging (JSON lines) applies to uvicorn too.
+        self.server = _EmbeddedServer(uvicorn.Config(
+            f"{service}.main:create_app", factory=True, host=host, port=port,
+            access_log=False, log_config=None, lifespan="on",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS))
+
+    async def run(self) -> None:
+        try:
+            await self.server.serve()
+        except SystemExit as exc:
+            # uvicorn exits the interpreter when it cannot bind the port or load the app;
+            # here that is one role failing, which the host handles.
+            raise RuntimeError(f"the {self.service} API could not start "
+                               f"(uvicorn exit {exc.code})") from None
+        if not self._stopping:
+            raise RuntimeError(f"the {self.service} API stopped (see the lines above)")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.server.should_exit = True
+
+
+def workers_of(service: str) -> Mapping[str, Callable[[], Worker]]:
+    """``<service>.main.WORKERS``: worker kind -> how to build one."""
+    module = importlib.import_module(f"{service}.main")
+    return cast(Mapping[str, Callable[[], Worker]], getattr(module, "WORKERS", {}))
+
+
+def roles_of(service: str, role: str, *, host: str | None = None,
+             port: int | None = None) -> dict[str, Role]:
+    """``{"<service>-<role>": role}`` for ``role`` (a kind, ``api`` or ``all``) of
+    ``service``; an API's address comes from the arguments or the service's settings."""
+    workers = workers_of(service)
+    known = [API, *workers]
+    if role != ALL and role not in known:
+        raise ValueError(f"{service} has no role {role!r} (it has: {', '.join(known)})")
+    roles: dict[str, Role] = {}
+    if role in (API, ALL):
+        settings = ServiceSettings.for_service(service)
+        roles[service] = ApiServer(service, host=host or settings.http_host,
+                                   port=port or settings.http_port)
+    for kind, build in workers.items():
+        if role in (kind, ALL):
+            roles[f"{service}-{kind}"] = build()
+    return roles
+
+
+class Host:
+    """Runs roles as tasks until stopped, or until one ends by itself (then exits 1)."""
+
+    def __init__(self, roles: Mapping[str, Role]) -> None:
+        self.roles = dict(roles)
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+        for role in self.roles.values():
+            role.stop()
+
+    async def _run(self, name: str, role: Role) -> None:
+        # Each task has its own context: its log lines name this role.
+        structlog.contextvars.bind_contextvars(service=name)
+        try:
+            await role.run()
+        except Exception:
+            log.exception("role_failed")
+            raise
+        if not self._stopping:
+            log.error("role_ended")
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._run(name, role), name=name)
+                 for name, role in self.roles.items()]
+        log.info("host_started", roles=list(self.roles))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        failed = not self._stopping
+        self.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if failed:
+            raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m chassis.serve",
+        description="Run services' APIs and workers in this process.")
+    parser.add_argument("services", nargs="+", metavar="SERVICE",
+                        help="e.g. boards (several share the process)")
+    parser.add_argument("--role", default=ALL,
+                        help="api, a worker kind (relay, consumer, mailer, scanner) or all "
+                             "(default)")
+    parser.add_argument("--host", help="the APIs' address (default: each service's "
+                                       "<PREFIX>HTTP_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int,
+                        help="the API's port, with one service (default: <PREFIX>HTTP_PORT)")
+    args = parser.parse_args(argv)
+    if args.port is not None and len(args.services) > 1:
+        parser.error("--port names one API's port: give each service <PREFIX>HTTP_PORT")
+    roles: dict[str, Role] = {}
+    try:
+        levels = [ServiceSettings.for_service(s).log_level.upper() for s in args.services]
+        # One log configuration per process: the most verbose level any service asks.
+        configure_logging(args.services[0],
+                          min(levels, key=lambda name: LEVELS.get(name, logging.INFO)))
+        for service in args.services:
+            roles |= roles_of(service, args.role, host=args.host, port=args.port)
+    except (ValueError, ImportError) as exc:   # settings refused, unknown service or role
+        parser.error(str(exc))
+    host = Host(roles)
+    run_until_signalled(host.run, host.stop)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

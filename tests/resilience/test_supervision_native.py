@@ -1,0 +1,47 @@
+"""`make run`'s own layout under its own supervision: every service in one process. kill -9 of
+that process under write load takes every API and worker down at once; nothing in this test
+restarts anything. The launcher brings it back (one log line), and every acknowledged write
+has its effects exactly once. Requests in flight at the kill may fail: each is reconciled
+(done exactly once, or not at all), as after any crash of an API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from devstack.stack import HOST, Stack
+
+from tests.resilience import faults_support as fs
+from tests.resilience.test_faults import seed_of, verify
+from tests.resilience.test_supervision import kill_and_wait_for_replacement
+
+
+@pytest.fixture(scope="module")
+def stack(native_stack: Stack) -> Stack:
+    return native_stack
+
+
+def test_the_one_process_of_every_service_killed_comes_back_by_itself(
+        stack: Stack, api: httpx.Client, request: pytest.FixtureRequest) -> None:
+    assert stack.supervisor is not None and stack.host is not None
+    assert not stack.split_roles and list(stack.python_pids()) == [HOST]
+    problems = fs.wait_until(lambda: fs.all_ready(stack, api), timeout=60)
+    assert not problems, problems
+    world = fs.setup_world(api, stack, fs.new_tag())
+    with fs.Workload(world, stack.gateway_url, seed=seed_of(request)) as load:
+        load.wait_for_ops(20)
+        kill_and_wait_for_replacement(HOST, lambda: stack.host)
+        problems = fs.wait_until(lambda: fs.all_ready(stack, api), timeout=60)
+        assert not problems, problems
+        load.wait_for_ops(10)
+        kill_and_wait_for_replacement("redis", lambda: stack.redis.process)
+        problems = fs.wait_until(lambda: fs.all_ready(stack, api), timeout=60)
+        assert not problems, problems
+        load.finish(more=30)
+    log = (stack.state_dir / "logs" / "supervisor.log").read_text().splitlines()
+    for name in (HOST, "redis"):
+        lines = [line for line in log if f"restarted {name} " in line]
+        assert len(lines) == 1, (name, lines)
+        assert "signal SIGKILL" in lines[0]
+    acknowledged = [op for op in load.ops if op.outcome == "ok"]
+    assert len(acknowledged) >= 40, len(acknowledged)
+    verify(stack, api, load)
