@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from chassis.db import outbox_table, processed_events_table, service_metadata
+from chassis.settings import ServiceSettings
 
 
 def alembic_config(package: str, database_url: str) -> Config:
@@ -36,9 +37,13 @@ def current_revision(connection: sa.Connection, schema: str) -> str | None:
 
 
 def run_env(metadata: sa.MetaData, schema: str) -> None:
-    """Body of a service's migrations/env.py (online mode, sync psycopg engine)."""
-    url = context.config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url must be set (see alembic_config)"
+    """Body of a service's migrations/env.py (online mode, sync psycopg engine).
+
+    Programmatic use (:func:`upgrade_to_head`) passes the URL; the alembic CLI
+    (``alembic -c services/<schema>/alembic.ini upgrade head``) falls back to the service's
+    own setting, ``<SCHEMA>_DATABASE_URL``."""
+    url = context.config.get_main_option("sqlalchemy.url") or \
+        ServiceSettings.for_service(schema).database_url
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
