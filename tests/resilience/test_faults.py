@@ -47,8 +47,11 @@ def seed_of(request: pytest.FixtureRequest) -> int:
 
 
 def verify(stack: Stack, api: httpx.Client, load: fs.Workload, *,
-           allowed_duplicate_mail: set[str] | frozenset[str] = frozenset()) -> None:
-    """The end state against the acknowledged writes (see the module docstring)."""
+           allow_logged_resends: bool = False) -> None:
+    """The end state against the acknowledged writes (see the module docstring).
+    ``allow_logged_resends``: the mailer was killed, so e-mails it logged as resent (the
+    documented window, see test_mailer_killed_mid_send) may arrive twice; the log is read
+    again at each check, since such a resend comes only after the lease."""
     rejected = load.rejected()
     assert not rejected, [(op.kind, op.status, op.error) for op in rejected[:5]]
     problems = load.reconcile(api)
@@ -56,8 +59,10 @@ def verify(stack: Stack, api: httpx.Client, load: fs.Workload, *,
     print(load.summary())
     started = time.monotonic()
     problems = fs.wait_until(
-        lambda: fs.pipeline_problems(stack, load.world.baseline,
-                                     allowed_duplicate_mail=allowed_duplicate_mail)
+        lambda: fs.pipeline_problems(
+            stack, load.world.baseline,
+            allowed_duplicate_mail=fs.resent_after_lease(stack) if allow_logged_resends
+            else frozenset())
         + fs.world_problems(stack, load), timeout=SETTLE_SECONDS, interval=0.5,
         report_every=5, final=lambda problem: problem.startswith(fs.DEAD_LETTERED))
     if problems:
@@ -134,9 +139,8 @@ def test_mailer_killed_mid_send(stack: Stack, api: httpx.Client, world: fs.World
     # mailer killed between the server's 250 and its own UPDATE leaves the row 'sending';
     # after the lease it is sent again with the same Message-ID and Date, i.e. the same
     # message, which mail systems deduplicate. Only such logged resends may repeat.
-    resent = fs.resent_after_lease(stack)
-    print(f"resent after the lease: {len(resent)}")
-    verify(stack, api, load, allowed_duplicate_mail=resent)
+    verify(stack, api, load, allow_logged_resends=True)
+    print(f"resent after the lease: {len(fs.resent_after_lease(stack))}")
 
 
 # -- infrastructure outages -------------------------------------------------------------------

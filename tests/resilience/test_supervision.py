@@ -73,7 +73,8 @@ def test_every_kind_killed_comes_back_by_itself(stack: Stack, api: httpx.Client,
         assert "signal SIGKILL" in lines[0]
     # Writes only need PostgreSQL: no kill may cost a client request anything.
     assert_all_acknowledged(load)
-    verify(stack, api, load)
+    # The mailer was killed too: its logged resends (same Message-ID) may repeat.
+    verify(stack, api, load, allow_logged_resends=True)
 
 
 def test_infrastructure_and_apis_killed_come_back_by_themselves(stack: Stack,

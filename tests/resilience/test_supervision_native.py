@@ -44,4 +44,5 @@ def test_the_one_process_of_every_service_killed_comes_back_by_itself(
         assert "signal SIGKILL" in lines[0]
     acknowledged = [op for op in load.ops if op.outcome == "ok"]
     assert len(acknowledged) >= 40, len(acknowledged)
-    verify(stack, api, load)
+    # The mailer was killed too: its logged resends (same Message-ID) may repeat.
+    verify(stack, api, load, allow_logged_resends=True)

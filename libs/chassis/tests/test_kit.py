@@ -3,6 +3,7 @@ the user directory, the input checks and the read-through client (real PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -218,3 +219,41 @@ async def test_the_read_through_client_forwards_the_caller_and_maps_trouble_to_5
     assert seen[0].headers["authorization"] == "Bearer t"
     assert seen[0].headers["x-request-id"] == "req-7"
     assert "authorization" not in seen[2].headers
+
+
+async def _backend_pid(engine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    """What a server restart does to a pooled connection: its session ends."""
+    killer = sa.create_engine(database_url)
+    with killer.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    killer.dispose()
+
+
+async def test_an_idle_pooled_connection_is_pinged_and_replaced_if_gone(database_url):
+    engine = make_engine(database_url, pool_size=1, idle_ping_seconds=0.2)
+    try:
+        pid = await _backend_pid(engine)
+        _terminate(database_url, pid)
+        await asyncio.sleep(0.3)
+        assert await _backend_pid(engine) != pid   # no error: the ping found it gone
+    finally:
+        await engine.dispose()
+
+
+async def test_a_busy_pooled_connection_is_not_pinged(database_url):
+    """No round trip before each request's query; a connection lost between two close
+    requests costs one failure, after which the pool's connections are all fresh."""
+    engine = make_engine(database_url, pool_size=1, idle_ping_seconds=60)
+    try:
+        pid = await _backend_pid(engine)
+        _terminate(database_url, pid)
+        with pytest.raises(sa.exc.DBAPIError):
+            await _backend_pid(engine)
+        assert await _backend_pid(engine) != pid
+    finally:
+        await engine.dispose()

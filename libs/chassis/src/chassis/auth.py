@@ -3,6 +3,10 @@
 Public keys come from identity's JWKS and are cached; an unknown ``kid`` triggers at most one
 refresh per ``min_refresh_seconds`` (key rotation without a restart, no refresh storms).
 The algorithm is pinned to RS256: it is never taken from the token header.
+
+A token verified once is remembered (bounded, oldest forgotten first) until it expires or
+``cache_seconds`` pass, whichever is first, as the gateway does: a repeat costs a dict
+lookup instead of an RSA signature check. Only successes are remembered.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,6 +31,8 @@ log = get_logger(__name__)
 
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "access"
+# Tokens remembered per process; one entry is a few hundred bytes.
+MAX_REMEMBERED_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,8 @@ class TokenVerifier:
 
     def __init__(self, *, issuer: str, audience: str, jwks_url: str | None = None,
                  keys: dict[str, Any] | None = None, cache_seconds: int = 300,
-                 min_refresh_seconds: float = 5.0) -> None:
+                 min_refresh_seconds: float = 5.0, clock: Callable[[], float] = time.time,
+                 max_remembered: int = MAX_REMEMBERED_TOKENS) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
@@ -53,6 +61,10 @@ class TokenVerifier:
         self.cache_seconds = cache_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self._lock = asyncio.Lock()
+        self.clock = clock
+        self.max_remembered = max_remembered
+        # token -> (claims, forget at): insertion order is age order.
+        self._remembered: dict[str, tuple[AccessClaims, float]] = {}
 
     @staticmethod
     def keys_from_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +99,21 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> AccessClaims:
+        now = self.clock()
+        remembered = self._remembered.get(token)
+        if remembered is not None:
+            claims, until = remembered
+            if now < until:
+                return claims
+            del self._remembered[token]
+        claims = await self._verify_signature(token)
+        if len(self._remembered) >= self.max_remembered:
+            del self._remembered[next(iter(self._remembered))]
+        self._remembered[token] = (claims, min(float(claims.expires_at),
+                                               now + self.cache_seconds))
+        return claims
+
+    async def _verify_signature(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -4,6 +4,7 @@ processed-events tables every producer/consumer keeps in its own schema."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -55,23 +56,59 @@ def processed_events_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def make_engine(database_url: str, *, pool_size: int = 10,
-                statement_timeout_ms: int = 30_000) -> AsyncEngine:
+# A pooled connection unused this long is pinged before it is handed out (see make_engine).
+IDLE_PING_SECONDS = 10.0
+
+
+def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int | None = None,
+                statement_timeout_ms: int = 30_000,
+                idle_ping_seconds: float = IDLE_PING_SECONDS) -> AsyncEngine:
     """An async engine with short connect timeouts, so a lost database answers 503 quickly
     instead of hanging a request, and a server-side ``statement_timeout`` (0 = none), so a
     runaway query is cancelled instead of holding a pooled connection for good; the
-    cancellation surfaces as ``OperationalError`` (503 problem+json in an API)."""
+    cancellation surfaces as ``OperationalError`` (503 problem+json in an API).
+
+    ``max_overflow`` (default: ``pool_size``) connections beyond the pool are opened when
+    it is exhausted and closed again when returned to a full pool: under sustained load
+    that is a connect and a close per request, so an API sets it to 0 and its requests
+    wait their turn for a pooled connection instead (up to ``pool_timeout``).
+
+    Stale connections: a connection idle for ``idle_ping_seconds`` is pinged at checkout
+    and replaced if the server has gone (restarted, or it closed idle sessions). A busy
+    connection is not pinged: that round trip would double the cost of a one-query read.
+    If the server goes away between two requests a second apart, the next request fails
+    once (503), and SQLAlchemy then replaces every connection the pool made before it."""
     connect_args: dict[str, object] = {"connect_timeout": 3}
     if statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=5,
         connect_args=connect_args,
     )
+    _ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    @sa.event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(";")
+            cursor.close()
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise sa.exc.DisconnectionError(f"stale pooled connection: {exc!r}") from exc
 
 
 # Row locks a read can take: FOR UPDATE (to delete, or change the key) or FOR NO KEY UPDATE

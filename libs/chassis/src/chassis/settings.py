@@ -24,7 +24,10 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     database_url: str = DEV_DATABASE_URL
     redis_url: str = DEV_REDIS_URL
-    db_pool_size: int = 10
+    # The API's connections: requests beyond db_pool_size + db_pool_overflow at once wait
+    # for one (5 s at most, then 503). Overflow connections are opened and closed per use.
+    db_pool_size: int = Field(default=16, ge=1)
+    db_pool_overflow: int = Field(default=0, ge=0)
     # Server-side statement_timeout of every pooled connection (0 = none); migrations are
     # not affected (they use their own connection).
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
+import sqlalchemy as sa
 from chassis.auth import CurrentUserId
 from chassis.errors import Forbidden
 from chassis.http import DbSession
@@ -22,12 +23,9 @@ from chassis.validation import path_id
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boards import models
 from boards.domain.roles import ADMIN, EDITOR, VIEWER, Role
-from boards.service.access import Caller, require_role
-from boards.service.boards import get_board
-from boards.service.comments import get_comment
-from boards.service.lists import get_list
-from boards.service.tasks import get_task
+from boards.service.access import Caller, require_role, row_with_role
 from boards.service.workspace_client import WorkspaceClient
 
 __all__ = ["Access", "CurrentCaller", "DbSession", "DeletableComment", "EditableBoard",
@@ -52,37 +50,35 @@ class Access:
     role: Role
 
 
-Loader = Callable[[AsyncSession, uuid.UUID], Awaitable[Any]]
-
-
-async def load_with_role(session: AsyncSession, caller: Caller, loader: Loader,
+async def load_with_role(session: AsyncSession, caller: Caller, table: sa.Table,
                          item_id: uuid.UUID, what: str, minimum: Role) -> Access:
-    """Load by id and require ``minimum`` in its project (404 invisible, 403 too low)."""
-    row = await loader(session, item_id)
+    """The row of ``table`` by id, and ``minimum`` required in its project (404 invisible,
+    403 too low). One query answers both when the caller's role is in the read model."""
+    row = await row_with_role(session, caller, table, item_id, what=what)
     role = await require_role(session, caller, row.project_id, minimum, what=what)
     return Access(row=row, role=cast(Role, role))
 
 
-def _in_path(name: str, what: str, loader: Loader,
+def _in_path(name: str, what: str, table: sa.Table,
              minimum: Role) -> Callable[..., Awaitable[Access]]:
     """The dependency giving the ``what`` whose id is the path parameter ``name``, to a caller
     with at least ``minimum`` in its project."""
     async def dependency(item_id: Annotated[str, Path(alias=name,
                                                       json_schema_extra={"format": "uuid"})],
                          session: DbSession, caller: CurrentCaller) -> Access:
-        return await load_with_role(session, caller, loader,
+        return await load_with_role(session, caller, table,
                                     path_id(item_id, f"{what} not found"), what, minimum)
     return dependency
 
 
-ReadableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", get_board, VIEWER))]
-EditableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", get_board, EDITOR))]
-ReadableList = Annotated[Access, Depends(_in_path("list_id", "List", get_list, VIEWER))]
-EditableList = Annotated[Access, Depends(_in_path("list_id", "List", get_list, EDITOR))]
-ReadableTask = Annotated[Access, Depends(_in_path("task_id", "Task", get_task, VIEWER))]
-EditableTask = Annotated[Access, Depends(_in_path("task_id", "Task", get_task, EDITOR))]
+ReadableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", models.boards, VIEWER))]
+EditableBoard = Annotated[Access, Depends(_in_path("board_id", "Board", models.boards, EDITOR))]
+ReadableList = Annotated[Access, Depends(_in_path("list_id", "List", models.lists, VIEWER))]
+EditableList = Annotated[Access, Depends(_in_path("list_id", "List", models.lists, EDITOR))]
+ReadableTask = Annotated[Access, Depends(_in_path("task_id", "Task", models.tasks, VIEWER))]
+EditableTask = Annotated[Access, Depends(_in_path("task_id", "Task", models.tasks, EDITOR))]
 # Anyone who can see a comment may ask; who may change it depends on the comment.
-_VisibleComment = Annotated[Access, Depends(_in_path("comment_id", "Comment", get_comment,
+_VisibleComment = Annotated[Access, Depends(_in_path("comment_id", "Comment", models.comments,
                                                      VIEWER))]
 
 

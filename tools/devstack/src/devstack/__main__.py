@@ -11,9 +11,11 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from devstack.gateway import RATE, GatewayRates
 from devstack.infra import (
     FolderNotReachable,
     MissingPrerequisite,
@@ -125,11 +127,47 @@ def prereqs(command: str) -> int:
     return 0
 
 
+def rate_from_env(environ: Mapping[str, str], kind: str) -> tuple[str, int] | None:
+    """``GATEWAY_<KIND>_RATE`` (nginx syntax: ``300r/s``, ``10r/m``) and its burst,
+    ``GATEWAY_<KIND>_BURST`` or twice the rate's count (the defaults' own ratio: 300r/s,
+    600); None when the rate is not set."""
+    rate = environ.get(f"GATEWAY_{kind}_RATE", "").strip()
+    burst = environ.get(f"GATEWAY_{kind}_BURST", "").strip()
+    if not rate:
+        if burst:
+            raise ValueError(f"GATEWAY_{kind}_BURST needs GATEWAY_{kind}_RATE")
+        return None
+    if not RATE.match(rate):
+        raise ValueError(f"GATEWAY_{kind}_RATE must look like 300r/s or 10r/m, not {rate!r}")
+    if burst and not burst.isdigit():
+        raise ValueError(f"GATEWAY_{kind}_BURST must be a whole number, not {burst!r}")
+    return rate, int(burst) if burst else 2 * int(rate.split("r/")[0])
+
+
+def rates_from_env(environ: Mapping[str, str]) -> GatewayRates:
+    """The gateway's per-address limits from the environment, so a load test needs no file
+    edits: GATEWAY_API_RATE (everything but login/register), GATEWAY_AUTH_RATE."""
+    rates: GatewayRates = {}
+    if (api := rate_from_env(environ, "API")) is not None:
+        rates["api_rate"], rates["api_burst"] = api
+    if (auth := rate_from_env(environ, "AUTH")) is not None:
+        rates["auth_rate"], rates["auth_burst"] = auth
+    for kind, given in (("api", api), ("login/register", auth)):
+        if given is not None:
+            progress(f"gateway limit per address, {kind}: {given[0]} (burst {given[1]})")
+    return rates
+
+
 def run(port: int | None) -> int:
+    try:
+        rates = rates_from_env(os.environ)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     state_dir = prepare_state_dir(default_state_dir())
     progress(f"state (database, Redis, mail, logs) in {state_dir}; `make clean` removes it")
     lock = take_lock(state_dir)
-    stack = Stack(state_dir, gateway_port=choose_port(port))
+    stack = Stack(state_dir, gateway_port=choose_port(port), gateway_rates=rates)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

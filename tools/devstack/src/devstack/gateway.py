@@ -34,7 +34,7 @@ UPSTREAM_VARIABLES = {s.name: s.upstream_variable for s in load_topology().servi
 CLOSED_UPSTREAM = "127.0.0.1:1"
 DEFAULT_MODULES_DIR = "/usr/lib/nginx/modules"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
-_RATE = re.compile(r"^[1-9][0-9]*r/[sm]$")
+RATE = re.compile(r"^[1-9][0-9]*r/[sm]$")   # nginx limit_req_zone syntax
 _TOKEN_TEXT = re.compile(r"^[A-Za-z0-9._:/@-]+$")   # issuer/audience go into an nginx string
 _UNIX_PATH_MAX = 100                                 # sun_path is 108 bytes
 
@@ -140,7 +140,7 @@ class Gateway:
 
     def render(self) -> Path:
         for name, rate in (("auth_rate", self.auth_rate), ("api_rate", self.api_rate)):
-            if not _RATE.match(rate):
+            if not RATE.match(rate):
                 raise ValueError(f"{name} must look like '10r/s' or '60r/m', not {rate!r}")
         for name, value in (("issuer", self.issuer), ("audience", self.audience)):
             if not _TOKEN_TEXT.match(value):

@@ -8,6 +8,7 @@ from typing import Annotated
 from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query, Response, status
 
+from boards import models
 from boards.api import errors
 from boards.deps import (
     CurrentCaller,
@@ -19,7 +20,6 @@ from boards.deps import (
 from boards.domain.roles import VIEWER
 from boards.schemas import Comment, CommentCreate, CommentUpdate
 from boards.service import comments as rules
-from boards.service.tasks import get_task
 
 router = APIRouter(prefix="/api/v1/comments", tags=["comments"])
 
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/comments", tags=["comments"])
 async def create_comment(body: CommentCreate, caller: CurrentCaller,
                          session: DbSession) -> Comment:
     """Comment on a task (any project role, viewers included)."""
-    task = await load_with_role(session, caller, get_task, body.task_id, "Task", VIEWER)
+    task = await load_with_role(session, caller, models.tasks, body.task_id, "Task", VIEWER)
     return Comment.model_validate(await rules.create_comment(session, caller, task.row,
                                                              body.body))
 
@@ -39,7 +39,7 @@ async def list_comments(task_id: Annotated[uuid.UUID, Query(description="Require
                         caller: CurrentCaller, session: DbSession,
                         paging: Paging) -> Page[Comment]:
     """The task's comments, oldest first."""
-    await load_with_role(session, caller, get_task, task_id, "Task", VIEWER)
+    await load_with_role(session, caller, models.tasks, task_id, "Task", VIEWER)
     rows, cursor = await rules.list_comments(session, task_id, paging)
     return Page[Comment](items=[Comment.model_validate(row) for row in rows],
                          next_cursor=cursor)

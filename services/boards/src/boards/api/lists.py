@@ -8,12 +8,12 @@ from typing import Annotated
 from chassis.pagination import Page, Paging
 from fastapi import APIRouter, Query, Response, status
 
+from boards import models
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession, EditableList, load_with_role
 from boards.domain.roles import EDITOR, VIEWER
 from boards.schemas import BoardList, ListCreate, ListMove, ListUpdate
 from boards.service import lists as rules
-from boards.service.boards import get_board
 
 router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
 
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
              responses=errors(403, 404, 422))
 async def create_list(body: ListCreate, caller: CurrentCaller, session: DbSession) -> BoardList:
     """Append a list at the end of the board."""
-    board = await load_with_role(session, caller, get_board, body.board_id, "Board", EDITOR)
+    board = await load_with_role(session, caller, models.boards, body.board_id, "Board", EDITOR)
     row = await rules.create_list(session, caller, board.row, name=body.name,
                                   wip_limit=body.wip_limit)
     return BoardList.model_validate(row)
@@ -33,7 +33,7 @@ async def list_lists(board_id: Annotated[uuid.UUID, Query(description="Required"
                      caller: CurrentCaller, session: DbSession,
                      paging: Paging) -> Page[BoardList]:
     """The board's lists in board order."""
-    await load_with_role(session, caller, get_board, board_id, "Board", VIEWER)
+    await load_with_role(session, caller, models.boards, board_id, "Board", VIEWER)
     rows, cursor = await rules.list_lists(session, board_id, paging)
     return Page[BoardList](items=[BoardList.model_validate(row) for row in rows],
                            next_cursor=cursor)

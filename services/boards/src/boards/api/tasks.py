@@ -13,13 +13,12 @@ from chassis.validation import single_line
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import AfterValidator
 
+from boards import models
 from boards.api import errors
 from boards.deps import CurrentCaller, DbSession, EditableTask, ReadableTask, load_with_role
 from boards.domain.roles import EDITOR, VIEWER
 from boards.schemas import InstantIn, Task, TaskCreate, TaskMove, TaskUpdate
 from boards.service import tasks as rules
-from boards.service.boards import get_board
-from boards.service.lists import get_list
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -54,24 +53,25 @@ def _etag_on_conflict() -> Iterator[None]:
         raise
 
 
-def _with_etag(response: Response, row: object) -> Task:
+def task_response(row: object, status_code: int = status.HTTP_200_OK) -> Response:
+    """The task as JSON with its ETag. Serialized here, once: FastAPI returns a Response as
+    it is, where a returned model would be validated and encoded again."""
     task = Task.model_validate(row)
-    response.headers["ETag"] = etag(task.version)
-    return task
+    return Response(task.model_dump_json(), status_code=status_code,
+                    media_type="application/json", headers={"ETag": etag(task.version)})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Task,
              responses={**errors(403, 404, 409, 422), 201: {"headers": _ETAG}})
-async def create_task(body: TaskCreate, caller: CurrentCaller, session: DbSession,
-                      response: Response) -> Task:
+async def create_task(body: TaskCreate, caller: CurrentCaller, session: DbSession) -> Response:
     """Create a task at the end of the list (409 at the list's WIP limit). The assignee must
     have a role in the project (422)."""
-    target = await load_with_role(session, caller, get_list, body.list_id, "List", EDITOR)
+    target = await load_with_role(session, caller, models.lists, body.list_id, "List", EDITOR)
     row = await rules.create_task(session, caller, target.row, title=body.title,
                                   description=body.description, assignee_id=body.assignee_id,
                                   due_at=body.due_at, priority=body.priority,
                                   labels=body.labels)
-    return _with_etag(response, row)
+    return task_response(row, status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=Page[Task], responses=errors(404, 422))
@@ -90,9 +90,9 @@ async def list_tasks(
     """Tasks matching every filter given. Without board_id and list_id: the tasks of every
     project the caller has a role in (e.g. ``?assignee_id=me``)."""
     if board_id is not None:
-        await load_with_role(session, caller, get_board, board_id, "Board", VIEWER)
+        await load_with_role(session, caller, models.boards, board_id, "Board", VIEWER)
     if list_id is not None:
-        await load_with_role(session, caller, get_list, list_id, "List", VIEWER)
+        await load_with_role(session, caller, models.lists, list_id, "List", VIEWER)
     assignee: uuid.UUID | None = None
     if assignee_id == "me":
         assignee = caller.user_id
@@ -110,35 +110,35 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=Task,
             responses={**errors(404), 200: {"headers": _ETAG}})
-async def get_task(task: ReadableTask, response: Response) -> Task:
-    return _with_etag(response, task.row)
+async def get_task(task: ReadableTask) -> Response:
+    return task_response(task.row)
 
 
 @router.patch("/{task_id}", response_model=Task,
               responses={**errors(403, 404, 412, 422), 200: {"headers": _ETAG}})
 async def update_task(body: TaskUpdate, task: EditableTask, caller: CurrentCaller,
-                      session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
+                      session: DbSession, if_match: IfMatch = None) -> Response:
     """Change the fields given (``assignee_id`` / ``due_at`` null to clear). A PATCH that
     changes nothing keeps the version; any real change increments it."""
     with _etag_on_conflict():
         row = await rules.update_task(session, caller, task.row, body.changes(),
                                       expected_versions(if_match))
-    return _with_etag(response, row)
+    return task_response(row)
 
 
 @router.post("/{task_id}/move", response_model=Task,
              responses={**errors(403, 404, 409, 412, 422), 200: {"headers": _ETAG}})
 async def move_task(body: TaskMove, task: EditableTask, caller: CurrentCaller,
-                    session: DbSession, response: Response, if_match: IfMatch = None) -> Task:
+                    session: DbSession, if_match: IfMatch = None) -> Response:
     """Move to a list of the same project: before ``before_id``, after ``after_id`` (both:
     they must be neighbours), or at the end. 409 if another list is at its WIP limit."""
     # A list the caller cannot see is 404; one of another project of theirs is 422.
-    target = await load_with_role(session, caller, get_list, body.list_id, "List", VIEWER)
+    target = await load_with_role(session, caller, models.lists, body.list_id, "List", VIEWER)
     with _etag_on_conflict():
         row = await rules.move_task(session, caller, task.row, target.row,
                                     before_id=body.before_id, after_id=body.after_id,
                                     expected=expected_versions(if_match))
-    return _with_etag(response, row)
+    return task_response(row)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,

@@ -12,8 +12,10 @@ event will arrive; writing it could race with a later removal). Nothing is cache
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from chassis.errors import Forbidden, NotFound
@@ -33,6 +35,32 @@ class Caller:
     workspace: WorkspaceClient
     # Roles resolved during this request (one lookup per project per request).
     _roles: dict[uuid.UUID, str | None] = field(default_factory=dict)
+
+
+@functools.cache
+def _row_with_role_query(table: sa.Table) -> sa.Select[Any]:
+    """Built once per table (its SQL cache key is then computed once, too)."""
+    return (sa.select(table, project_members.c.role.label("caller_role"))
+            .outerjoin(project_members,
+                       (project_members.c.project_id == table.c.project_id)
+                       & (project_members.c.user_id
+                          == sa.bindparam("user_id", type_=project_members.c.user_id.type)))
+            .where(table.c.id == sa.bindparam("row_id", type_=table.c.id.type)))
+
+
+async def row_with_role(session: AsyncSession, caller: Caller, table: sa.Table,
+                        row_id: uuid.UUID, *, what: str) -> sa.Row[Any]:
+    """The row of ``table`` (which has a ``project_id``) whose id is ``row_id``, read
+    together with the caller's role in the read model (one query; the role is remembered
+    for this request, so :func:`require_role` asks nothing more); 404 if there is no row."""
+    row: sa.Row[Any] | None = (await session.execute(_row_with_role_query(table),
+                                                     {"row_id": row_id,
+                                                      "user_id": caller.user_id})).first()
+    if row is None:
+        raise NotFound(f"{what} not found")
+    if row.caller_role is not None:   # else a miss: project_role's tombstone/read-through
+        caller._roles.setdefault(row.project_id, row.caller_role)
+    return row
 
 
 async def local_role(session: AsyncSession, project_id: uuid.UUID, user_id: uuid.UUID, *,
