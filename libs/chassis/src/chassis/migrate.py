@@ -1,6 +1,7 @@
-"""``python -m chassis.migrate <service>``: upgrade the service's schema to head, reading
+"""``python -m chassis.migrate <service>...``: upgrade each service's schema to head, reading
 ``<SERVICE>_DATABASE_URL`` like the service itself. The init step before each service starts
-(containers) and what the native launcher does in-process."""
+(containers), and the native launcher's first step (in a process of its own, so the
+launcher never imports SQLAlchemy and Alembic and stays small while it watches the stack)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from chassis.settings import ServiceSettings
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("service", help="service package, e.g. boards")
+    parser.add_argument("services", nargs="+", metavar="service",
+                        help="service package, e.g. boards")
     args = parser.parse_args()
-    settings = ServiceSettings.for_service(args.service)
-    configure_logging(f"{args.service}-migrate", settings.log_level)
-    upgrade_to_head(args.service, settings.database_url)
-    get_logger(__name__).info("migrated", service=args.service)
+    for service in args.services:
+        settings = ServiceSettings.for_service(service)
+        configure_logging(f"{service}-migrate", settings.log_level)
+        upgrade_to_head(service, settings.database_url)
+        get_logger(__name__).info("migrated", service=service)
 
 
 if __name__ == "__main__":

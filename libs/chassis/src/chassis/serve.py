@@ -25,6 +25,7 @@ import contextlib
 import gc
 import importlib
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, cast
@@ -51,7 +52,17 @@ class Role(Protocol):
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the host's handler stops every role."""
+    """uvicorn without its own signal handlers (the host's handler stops every role), and
+    saying when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -139,8 +150,8 @@ class Host:
         compiled statements) out of the garbage collector's sight: a full collection then
         scans only what requests allocate, not the whole process (every service's code)."""
         apis = [role for role in self.roles.values() if isinstance(role, ApiServer)]
-        while not all(api.server.started for api in apis):
-            await asyncio.sleep(0.1)
+        for api in apis:
+            await api.server.listening.wait()
         gc.collect()
         gc.freeze()
         log.info("host_ready", frozen_objects=gc.get_freeze_count())

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from chassis.migrations import upgrade_to_head
 
 from devstack.gateway import SERVICES as GATEWAY_UPSTREAMS
 from devstack.gateway import Gateway, GatewayRates
@@ -111,13 +110,13 @@ class Stack:
             self.redis.start()
             self.smtp.start()
             self.database_url = self._ensure_database()
-            for spec in self.specs:
-                progress(f"migrating {spec.name}")
-                upgrade_to_head(spec.name, self.database_url)
             # Ports first: a service's settings name the services it reads through to.
             self.ports = {spec.name: free_port() for spec in self.specs}
             for spec in self.specs:
-                self._start_service(spec)
+                self._prepare_service(spec)
+            self._migrate()
+            for service in self.services.values():
+                self._start_service(service)
             if not self.split_roles:
                 self._spawn_host()
             self.docs_dir = self._build_docs()
@@ -181,11 +180,27 @@ class Stack:
                 env[key] = value
         return env
 
-    def _start_service(self, spec: Service) -> None:
-        port = self.ports[spec.name]
-        service = ServiceProcesses(spec=spec, port=port, env={})
-        self.services[spec.name] = service
-        service.env = self.service_env(spec)
+    def _prepare_service(self, spec: Service) -> None:
+        self.services[spec.name] = ServiceProcesses(spec=spec, port=self.ports[spec.name],
+                                                    env=self.service_env(spec))
+
+    def _all_services_env(self) -> dict[str, str]:
+        return {key: value for service in self.services.values()
+                for key, value in service.env.items()}
+
+    def _migrate(self) -> None:
+        """Every service's schema to head, in a process of its own (see chassis.migrate)."""
+        names = list(self.services)
+        progress(f"migrating {', '.join(names)}")
+        log_path = self.state_dir / "logs" / "migrate.log"
+        process = spawn([sys.executable, "-m", "chassis.migrate", *names],
+                        log_path=log_path, env=self._all_services_env())
+        if process.wait() != 0:
+            tail = log_path.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError("migrations failed:\n" + "\n".join(tail))
+
+    def _start_service(self, service: ServiceProcesses) -> None:
+        spec, port = service.spec, service.port
         if not self.split_roles:
             return   # _spawn_host starts them all at once
         progress(f"starting {spec.name} on 127.0.0.1:{port}: api and "
@@ -199,8 +214,7 @@ class Stack:
         names = list(self.services)
         progress(f"starting {', '.join(names)} in one process (APIs on "
                  + ", ".join(f"{n} :{s.port}" for n, s in self.services.items()) + ")")
-        env = {key: value for service in self.services.values()
-               for key, value in service.env.items()}
+        env = self._all_services_env()
         self.host = spawn([sys.executable, "-m", "chassis.serve", *names, "--role", "all"],
                           log_path=self.state_dir / "logs" / f"{HOST}.log", env=env)
         return self.host
