@@ -3,8 +3,10 @@
   * ``make run``'s own layout: ``python -m devstack run`` is started as a user starts it
     (its own state folder, a free port); once ``/healthz`` says every service and worker
     kind is ok and the stack has rested, the resident memory (RSS) of every Python process
-    in its process tree is summed: the launcher, the one process of all services and the
-    SMTP sink. PostgreSQL, Redis and nginx are not Python and are not counted.
+    in its process tree is summed: the launcher, the services' process and the API
+    processes it forked (one per core by default), and the SMTP sink. PostgreSQL, Redis and
+    nginx are not Python and are not counted. RSS counts pages a fork shares with its
+    parent in both, so the sum overstates what the stack holds (it is the cautious figure).
   * The same services with one process per role (as compose and Kubernetes run them), for
     comparison: what sharing one process saves.
   * Baseline: a bare Python interpreter (``python -c``, nothing imported), measured in the
@@ -120,8 +122,12 @@ def native_at_rest(scratch: ScratchArea, rest_seconds: float) -> dict:
         wait_healthy(f"http://127.0.0.1:{port}", launcher)
         progress(f"native stack up; resting {rest_seconds:.0f}s")
         time.sleep(rest_seconds)
-        processes = {label(command): rss_mib(pid)
-                     for pid, command in python_descendants(launcher.pid).items()}
+        processes: dict[str, float | None] = {}
+        for pid, command in sorted(python_descendants(launcher.pid).items()):
+            name = label(command)
+            if name in processes:   # the services' API processes: one label each
+                name = f"{name} ({sum(n.startswith(name) for n in processes) + 1})"
+            processes[name] = rss_mib(pid)
     finally:
         launcher.send_signal(signal.SIGINT)
         try:

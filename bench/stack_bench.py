@@ -1,8 +1,10 @@
 """The whole stack under load, measured with wrk against a bare nginx proxy in the same run:
 
-  * GET /api/v1/users/me end to end (gateway -> identity), and
-  * authenticated GET /api/v1/tasks/{id} (gateway -> boards -> PostgreSQL),
-    each as a ratio of a bare nginx proxy's requests/s (a trivial upstream, same machine);
+  * GET /api/v1/users/me end to end (gateway -> identity), authenticated GET
+    /api/v1/tasks/{id} (gateway -> boards -> PostgreSQL) and POST /api/v1/tasks, each as a
+    ratio of a bare nginx proxy's requests/s (a trivial upstream, same machine) and of the
+    floor (bench/floor_app.py: a minimal FastAPI app returning one row from the same
+    PostgreSQL behind the same proxy, with as many processes), with 1 and 2 API processes;
   * a mixed load: 50 connections ("virtual users") for 60 s of reads and writes
     (task and board reads, task edits, comments) with throughput, p50/p99 and errors;
   * resident memory (RSS) of the services' process at rest and after the load.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import textwrap
@@ -24,7 +27,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from devstack.gateway import Gateway  # noqa: E402
-from devstack.infra import ScratchArea, progress  # noqa: E402
+from devstack.infra import (  # noqa: E402
+    ScratchArea,
+    free_port,
+    progress,
+    spawn,
+    stop_process,
+    wait_for_port,
+)
 from devstack.stack import Stack  # noqa: E402
 from devstack.testing import register_and_login  # noqa: E402
 from gateway_bench import TrivialUpstream, run_wrk  # noqa: E402
@@ -145,36 +155,96 @@ def assignment_to_email(api: httpx.Client, stack: Stack, data: dict, assignments
             "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1)}
 
 
+def floor_rps(state: Path, stack: Stack, data: dict, processes: int, duration: float,
+              connections: int) -> dict:
+    """(baseline) bench/floor_app.py with ``processes`` uvicorn workers behind a bare nginx
+    proxy: one row of boards.tasks from the stack's PostgreSQL per request."""
+    port = free_port()
+    env = {"FLOOR_DATABASE_URL": stack.postgres.url("kanban").replace("+psycopg", ""),
+           "FLOOR_TASK_ID": data["tasks"][0],
+           "PYTHONPATH": str(Path(__file__).parent)}
+    app = spawn([sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(processes), "--no-access-log",
+                 "--log-level", "warning"], log_path=state / f"floor-{processes}.log", env=env)
+    gateway = Gateway(state / f"floor-gateway-{processes}", {"boards": f"127.0.0.1:{port}"},
+                      **RATES)
+    try:
+        wait_for_port(port, 30, app, "floor app")
+        gateway.start()
+        url = f"{gateway.url}/docs/boards/floor"
+        run_wrk(url, duration=2, connections=connections)
+        return run_wrk(url, duration=duration, connections=connections)
+    finally:
+        gateway.stop()
+        stop_process(app)
+
+
+def post_task_script(state: Path, data: dict) -> Path:
+    script = state / "post-task.lua"
+    script.write_text(textwrap.dedent(f"""
+        wrk.method = "POST"
+        wrk.headers["Authorization"] = "Bearer {data['token']}"
+        wrk.headers["Content-Type"] = "application/json"
+        wrk.body = '{{"list_id": "{data['list']}", "title": "Bench task"}}'
+    """))
+    return script
+
+
+def read_and_write_cases(state: Path, stack: Stack, data: dict, processes: int,
+                         duration: float, connections: int, bare: dict) -> dict:
+    """GET /users/me, GET a task and POST a task, each against the bare proxy and the floor
+    (measured now, with as many processes), the stack serving its APIs from ``processes``."""
+    floor = floor_rps(state, stack, data, processes, duration, connections)
+    out: dict = {"floor": floor}
+    auth = {"Authorization": f"Bearer {data['token']}"}
+    post = post_task_script(state, data)
+    for name, path, script in (("users_me", "/api/v1/users/me", None),
+                               ("task_get", f"/api/v1/tasks/{data['tasks'][0]}", None),
+                               ("task_post", "/api/v1/tasks", post)):
+        progress(f"wrk {'POST' if script else 'GET'} {path} ({processes} API processes)")
+        url = stack.gateway_url + path
+        run_wrk(url, headers=auth, duration=2, connections=connections, script=script)
+        r = run_wrk(url, headers=auth, duration=duration, connections=connections,
+                    script=script)
+        r["ratio_to_bare"] = round(r["rps"] / bare["rps"], 4)
+        r["ratio_to_floor"] = round(r["rps"] / floor["rps"], 3)
+        out[name] = r
+    return out
+
+
 def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 60,
         users: int = 50, assignments: int = 200) -> dict:
     state = ScratchArea("stack-bench-").root
-    result: dict = {}
+    result: dict = {"by_processes": {}}
     progress("baseline: bare nginx proxy")
     result["bare"] = bare_proxy_rps(state, duration, connections)
-    with Stack(state / "stack", env=FAST_HASHING, gateway_rates=RATES) as stack:
-        pids = stack.python_pids()
-        result["rss_at_rest_mib"] = rss_mib(pids)
-        with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
-            data = seed(api)
-        auth = {"Authorization": f"Bearer {data['token']}"}
-        for name, path in (("users_me", "/api/v1/users/me"),
-                           ("task_get", f"/api/v1/tasks/{data['tasks'][0]}")):
-            progress(f"wrk {path}")
-            run_wrk(stack.gateway_url + path, headers=auth, duration=2, connections=connections)
-            result[name] = run_wrk(stack.gateway_url + path, headers=auth, duration=duration,
-                                   connections=connections)
-            result[name]["ratio_to_bare"] = round(result[name]["rps"] / result["bare"]["rps"], 3)
-        progress(f"assignment -> e-mail: {assignments} assignments")
-        with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
-            result["assignment_email"] = assignment_to_email(api, stack, data, assignments)
-        script = state / "mixed.lua"
-        script.write_text(textwrap.dedent(MIXED_SCRIPT % {
-            "tasks": ", ".join(f'"{t}"' for t in data["tasks"]), "board": data["board"],
-            "token": data["token"]}))
-        progress(f"mixed load: {users} connections for {mixed_seconds:.0f}s")
-        result["mixed"] = run_wrk(stack.gateway_url + "/", duration=mixed_seconds,
-                                  connections=users, threads=2, script=script)
-        result["rss_after_mib"] = rss_mib(pids)
+    default = os.cpu_count() or 1
+    for processes in sorted({1, 2, default}):
+        progress(f"whole stack with {processes} API process(es)")
+        with Stack(state / f"stack-{processes}", env=FAST_HASHING, gateway_rates=RATES,
+                   crash_safe=False, api_processes=processes) as stack:
+            with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
+                data = seed(api)
+            result["by_processes"][processes] = read_and_write_cases(
+                state, stack, data, processes, duration, connections, result["bare"])
+            if processes != default:
+                continue
+            pids = stack.python_pids()
+            result["rss_at_rest_mib"] = rss_mib(pids)
+            progress(f"assignment -> e-mail: {assignments} assignments")
+            with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
+                result["assignment_email"] = assignment_to_email(api, stack, data, assignments)
+            script = state / "mixed.lua"
+            script.write_text(textwrap.dedent(MIXED_SCRIPT % {
+                "tasks": ", ".join(f'"{t}"' for t in data["tasks"]), "board": data["board"],
+                "token": data["token"]}))
+            progress(f"mixed load: {users} connections for {mixed_seconds:.0f}s")
+            result["mixed"] = run_wrk(stack.gateway_url + "/", duration=mixed_seconds,
+                                      connections=users, threads=2, script=script)
+            result["rss_after_mib"] = rss_mib(pids)
+    result["default_processes"] = default
+    # The figures of the default layout, where the rest of the report looks for them.
+    result.update(result["by_processes"][default])
     result["settings"] = {"duration_s": duration, "connections": connections,
                           "mixed_seconds": mixed_seconds, "users": users}
     return result
@@ -182,15 +252,23 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
 
 def print_report(result: dict) -> None:
     bare = result["bare"]
-    print("\nWhole stack (wrk; ratios against a bare nginx proxy measured in the same run)")
-    print(f"  {'case':<44}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'x bare':>8}")
-    print(f"  {'bare nginx proxy (baseline)':<44}{bare['rps']:>9.0f}{bare['p50_ms']:>8.2f}"
-          f"{bare['p99_ms']:>8.2f}{1:>8.2f}")
-    for key, label in (("users_me", "GET /api/v1/users/me (gateway+identity)"),
-                       ("task_get", "GET /api/v1/tasks/{id} (gateway+boards+PG)")):
-        r = result[key]
-        print(f"  {label:<44}{r['rps']:>9.0f}{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
-              f"{r['ratio_to_bare']:>8.3f}")
+    print("\nWhole stack (wrk; ratios against a bare nginx proxy and the floor app, both "
+          "measured in the same run)")
+    print(f"  {'case':<40}{'procs':>6}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'x bare':>8}"
+          f"{'x floor':>8}")
+    print(f"  {'bare nginx proxy (baseline)':<40}{'':>6}{bare['rps']:>9.0f}"
+          f"{bare['p50_ms']:>8.2f}{bare['p99_ms']:>8.2f}{1:>8.2f}")
+    for processes, cases in sorted(result["by_processes"].items()):
+        f = cases["floor"]
+        print(f"  {'floor: minimal FastAPI + one row':<40}{processes:>6}{f['rps']:>9.0f}"
+              f"{f['p50_ms']:>8.2f}{f['p99_ms']:>8.2f}{f['rps'] / bare['rps']:>8.3f}"
+              f"{1:>8.2f}")
+        for key, label in (("users_me", "GET /api/v1/users/me"),
+                           ("task_get", "GET /api/v1/tasks/{id}"),
+                           ("task_post", "POST /api/v1/tasks")):
+            r = cases[key]
+            print(f"  {label:<40}{processes:>6}{r['rps']:>9.0f}{r['p50_ms']:>8.2f}"
+                  f"{r['p99_ms']:>8.2f}{r['ratio_to_bare']:>8.3f}{r['ratio_to_floor']:>8.2f}")
     a = result["assignment_email"]
     print(f"  assignment PATCH answered -> e-mail accepted by SMTP, {a['n']} assignments: "
           f"p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms")

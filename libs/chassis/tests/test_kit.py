@@ -257,3 +257,16 @@ async def test_a_busy_pooled_connection_is_not_pinged(database_url):
         assert await _backend_pid(engine) != pid
     finally:
         await engine.dispose()
+
+
+async def test_a_pinged_connection_is_handed_out_idle(database_url):
+    """The ping leaves no transaction open: a read in autocommit (how the APIs read) can
+    switch the connection over."""
+    engine = make_engine(database_url, pool_size=1, idle_ping_seconds=0.1)
+    try:
+        await _backend_pid(engine)
+        await asyncio.sleep(0.2)
+        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()

@@ -103,9 +103,9 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
         if idle_since is None or time.monotonic() - idle_since < idle_seconds:
             return
         try:
-            cursor = dbapi_connection.cursor()
-            cursor.execute(";")
-            cursor.close()
+            # The dialect's own ping: outside any transaction, so the connection is handed
+            # out as idle as it was (an autocommit read could not switch otherwise).
+            engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
             # The pool discards this connection and checks out (or opens) another.
             raise sa.exc.DisconnectionError(f"stale pooled connection: {exc!r}") from exc

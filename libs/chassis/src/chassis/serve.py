@@ -9,6 +9,12 @@ many processes run the platform is a deployment choice, not a code path:
 * in containers each role runs alone (``--role api``, ``--role consumer``...), so each can
   be scaled and restarted on its own.
 
+API processes: the APIs' sockets are bound first, then the process forks
+``--api-processes`` - 1 more (default ``WEB_CONCURRENCY``, else one per core) that serve
+the same sockets, so requests use every core; the kernel spreads the connections. Only the
+first process runs the workers. Forked after the imports, the others share the code's
+memory with it.
+
 Services sharing a process share only the interpreter: each keeps its own settings (its
 env prefix), port, database pool, Redis clients and consumer group, and each log line
 names its service and role. A role never ends on its own: workers retry their
@@ -22,9 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import gc
 import importlib
 import logging
+import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +41,8 @@ from typing import Protocol, cast
 
 import structlog
 import uvicorn
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chassis.logging import configure_logging, get_logger
 from chassis.settings import ServiceSettings
@@ -43,6 +54,7 @@ API = "api"
 ALL = "all"
 GRACEFUL_SHUTDOWN_SECONDS = 5
 LEVELS = logging.getLevelNamesMapping()
+PR_SET_PDEATHSIG = 1   # prctl(2)
 
 
 class Role(Protocol):
@@ -75,15 +87,26 @@ class ApiServer:
     def __init__(self, service: str, *, host: str, port: int) -> None:
         self.service = service
         self._stopping = False
+        self.sockets: list[socket.socket] = []
         # log_config=None: the service's own logging (JSON lines) applies to uvicorn too.
         self.server = _EmbeddedServer(uvicorn.Config(
             f"{service}.main:create_app", factory=True, host=host, port=port,
             access_log=False, log_config=None, lifespan="on",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS))
 
+    def bind(self) -> None:
+        """Takes the API's port now, before the process forks its API processes (they all
+        accept connections on this one socket). Exits 1 naming the port if it is taken."""
+        try:
+            self.sockets = [self.server.config.bind_socket()]
+        except SystemExit:
+            log.error("api_bind_failed", api=self.service, host=self.server.config.host,
+                      port=self.server.config.port)
+            raise SystemExit(1) from None
+
     async def run(self) -> None:
         try:
-            await self.server.serve()
+            await self.server.serve(sockets=self.sockets or None)
         except SystemExit as exc:
             # uvicorn exits the interpreter when it cannot bind the port or load the app;
             # here that is one role failing, which the host handles.
@@ -95,6 +118,65 @@ class ApiServer:
     def stop(self) -> None:
         self._stopping = True
         self.server.should_exit = True
+
+
+class ApiProcesses:
+    """The other processes serving this process's APIs (forked by :func:`fork_api_process`),
+    as a role: it ends with an error if one of them dies (the host then stops and exits for
+    its supervisor to start everything again), and stopping it stops them."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
+        self._stopping = False
+
+    async def run(self) -> None:
+        # A thread per child blocks in waitpid: no polling, woken exactly when one ends.
+        waits = {asyncio.create_task(asyncio.to_thread(os.waitpid, pid, 0))
+                 for pid in self.pids}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        unexpected = not self._stopping
+        if unexpected:
+            self._signal(signal.SIGTERM)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=GRACEFUL_SHUTDOWN_SECONDS + 5)
+            if still:
+                self._signal(signal.SIGKILL)
+                await asyncio.wait(still)
+        if unexpected:
+            pid, status = next(iter(done)).result()
+            raise RuntimeError(f"API process {pid} ended (exit code "
+                               f"{os.waitstatus_to_exitcode(status)})")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, sig)
+
+
+def fork_api_process(apis: Mapping[str, ApiServer]) -> int:
+    """Forks a process that serves ``apis`` on their (already bound) sockets and nothing
+    else; returns its pid. Forked after every import (and with the import-time heap frozen),
+    so the code's memory is shared with this process, page for page, until written."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        # Dies with its parent, even if the parent is killed with -9.
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        host = Host(apis)
+        run_until_signalled(host.run, host.stop)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        log.exception("api_process_failed")
+    finally:
+        os._exit(code)
 
 
 def workers_of(service: str) -> Mapping[str, Callable[[], Worker]]:
@@ -183,7 +265,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                                        "<PREFIX>HTTP_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=int,
                         help="the API's port, with one service (default: <PREFIX>HTTP_PORT)")
+    parser.add_argument("--api-processes", type=int, metavar="N",
+                        help="processes serving the APIs (default: WEB_CONCURRENCY, else one "
+                             "per core); the first also runs the workers")
     args = parser.parse_args(argv)
+    if args.api_processes is not None and args.api_processes < 1:
+        parser.error("--api-processes must be at least 1")
     if args.port is not None and len(args.services) > 1:
         parser.error("--port names one API's port: give each service <PREFIX>HTTP_PORT")
     roles: dict[str, Role] = {}
@@ -196,8 +283,34 @@ def main(argv: Sequence[str] | None = None) -> None:
             roles |= roles_of(service, args.role, host=args.host, port=args.port)
     except (ValueError, ImportError) as exc:   # settings refused, unknown service or role
         parser.error(str(exc))
+    apis = {name: role for name, role in roles.items() if isinstance(role, ApiServer)}
+    for api in apis.values():
+        api.bind()
+    processes = api_processes(args.api_processes) if apis else 1
+    if processes > 1:
+        # What the imports made is shared with the forks: keep the collector off it.
+        gc.collect()
+        gc.freeze()
+        pids = [fork_api_process(apis) for _ in range(processes - 1)]
+        roles["api-processes"] = ApiProcesses(pids)
+        log.info("api_processes_started", processes=processes, pids=pids)
     host = Host(roles)
     run_until_signalled(host.run, host.stop)
+
+
+class ProcessSettings(BaseSettings):
+    """Settings of the whole process rather than of one service (no prefix)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # Processes serving the APIs (the usual name, as uvicorn and gunicorn read it).
+    web_concurrency: int | None = Field(default=None, ge=1, le=64)
+
+
+def api_processes(requested: int | None) -> int:
+    """How many processes serve the APIs: ``--api-processes``, else ``WEB_CONCURRENCY``,
+    else one per core (each is single-threaded: one event loop, one core)."""
+    return requested or ProcessSettings().web_concurrency or os.cpu_count() or 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ and by the benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -75,7 +76,8 @@ class Stack:
     def __init__(self, state_dir: Path, *, env: dict[str, str] | None = None,
                  gateway_port: int | None = None, gateway_rates: GatewayRates | None = None,
                  services: list[str] | None = None, crash_safe: bool = True,
-                 supervise: bool = True, split_roles: bool = False) -> None:
+                 supervise: bool = True, split_roles: bool = False,
+                 api_processes: int | None = None) -> None:
         self.state_dir = state_dir.resolve()
         self.extra_env = env or {}
         self.gateway_port = gateway_port
@@ -89,6 +91,8 @@ class Stack:
         self.services: dict[str, ServiceProcesses] = {}
         # One process for everything (None with split roles, or before start).
         self.split_roles = split_roles
+        # Processes serving the APIs (chassis.serve's default: WEB_CONCURRENCY, else cores).
+        self.api_processes = api_processes
         self.host: subprocess.Popen[bytes] | None = None
         self.gateway: Gateway | None = None
         # Off for the fault tests that stop and start parts themselves.
@@ -215,6 +219,8 @@ class Stack:
         progress(f"starting {', '.join(names)} in one process (APIs on "
                  + ", ".join(f"{n} :{s.port}" for n, s in self.services.items()) + ")")
         env = self._all_services_env()
+        if self.api_processes is not None:
+            env["WEB_CONCURRENCY"] = str(self.api_processes)
         self.host = spawn([sys.executable, "-m", "chassis.serve", *names, "--role", "all"],
                           log_path=self.state_dir / "logs" / f"{HOST}.log", env=env)
         return self.host
@@ -326,8 +332,14 @@ class Stack:
         return self.gateway.url
 
     def python_pids(self) -> dict[str, int]:
-        """The Python processes running the services: ``{name: pid}``."""
+        """The Python processes running the services: ``{name: pid}`` (the services' process
+        and the API processes it forked, or each role's process)."""
         pids = {HOST: self.host.pid} if self.host is not None else {}
+        if self.host is not None:
+            children = Path(f"/proc/{self.host.pid}/task/{self.host.pid}/children")
+            with contextlib.suppress(OSError):
+                for i, child in enumerate(children.read_text().split(), start=2):
+                    pids[f"{HOST} ({i})"] = int(child)
         for name, svc in self.services.items():
             if svc.api is not None:
                 pids[f"{name}-api"] = svc.api.pid
