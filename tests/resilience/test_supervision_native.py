@@ -1,8 +1,9 @@
 """`make run`'s own layout under its own supervision: every service in one process (plus the
 API processes it forks, one per core). kill -9 of that process, of Redis and of one forked
-API process under write load; nothing in this test restarts anything. The launcher brings it back (one log line), and every acknowledged write
-has its effects exactly once. Requests in flight at the kill may fail: each is reconciled
-(done exactly once, or not at all), as after any crash of an API."""
+API process under write load; nothing in this test restarts anything. The launcher brings
+each back (one log line each), and every acknowledged write has its effects exactly once.
+Requests in flight at a kill may fail: each is reconciled (done exactly once, or not at
+all), as after any crash of an API."""
 
 from __future__ import annotations
 
