@@ -29,12 +29,14 @@ async def add_events(session: AsyncSession, outbox: sa.Table, stream: str,
     rolls back."""
     if not envelopes:
         return
-    await session.execute(outbox.insert(), [
+    added = outbox.insert().values([
         {"event_id": envelope.event_id, "stream": stream,
-         "envelope": envelope.model_dump(mode="json")} for envelope in envelopes])
-    # Delivered to listeners only when (and if) the transaction commits.
-    await session.execute(sa.text("SELECT pg_notify(:channel, '')"),
-                          {"channel": notify_channel(outbox.schema or "public")})
+         "envelope": envelope.model_dump(mode="json")} for envelope in envelopes
+    ]).returning(outbox.c.id).cte("added")
+    # One round trip: the rows (a data-modifying WITH runs whether or not it is read) and
+    # the NOTIFY, which PostgreSQL delivers only when (and if) the transaction commits.
+    await session.execute(sa.select(sa.func.pg_notify(notify_channel(outbox.schema or "public"),
+                                                      "")).where(sa.exists(added.select())))
 
 
 async def add_event(session: AsyncSession, outbox: sa.Table, stream: str,
