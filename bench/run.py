@@ -28,6 +28,9 @@ import stack_bench  # noqa: E402
 from devstack.infra import progress  # noqa: E402
 
 REPORT = HERE.parent / "docs" / "performance.md"
+# Below this line docs/performance.md is written by hand (profiles, what changed and why);
+# make bench rewrites only what is above it.
+KEPT = "<!-- Written by hand below this line: make bench keeps it. -->"
 
 # How to read the table; printed under it in docs/performance.md.
 NOTES = """Notes on reading the table:
@@ -184,6 +187,9 @@ def main() -> None:
     text = render(result, started, time.monotonic() - t0)
     print("\n" + text)
     if not args.no_write:
+        old = REPORT.read_text() if REPORT.exists() else ""
+        if KEPT in old:
+            text = text.rstrip("\n") + "\n\n" + KEPT + old.split(KEPT, 1)[1]
         REPORT.write_text(text)
         progress(f"written to {REPORT}")
 

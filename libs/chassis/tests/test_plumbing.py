@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from chassis.outbox import add_event
 from chassis.relay import OutboxRelay
 from chassis.settings import ServiceSettings
 from chassis.worker import running
+from contracts.events import UserUpdated, make_event
 from contracts.streams import dead_letter_stream
 from devstack.testing import stream_entries
 
@@ -206,6 +208,23 @@ async def test_unknown_event_types_are_acknowledged_and_ignored(settings):
         await wait_until(lambda: _no_pending(settings))
     await client.aclose()
     assert await scalar(settings, "SELECT count(*) FROM plumbing.effects") == 0
+
+
+async def test_events_without_a_handler_are_acknowledged_without_a_transaction(settings):
+    """A known type this consumer has no handler for: acknowledged, nothing recorded."""
+    client = aioredis.from_url(settings.redis_url)
+    before = await scalar(settings, "SELECT count(*) FROM plumbing.processed_events")
+    consumer = app.make_consumer(settings)
+    async with running(consumer):
+        envelope = make_event("user.updated", UserUpdated(
+            user_id=uuid.uuid4(), email="ignored@example.com", full_name="Ignored"),
+            producer="identity")
+        length = await client.xlen(app.STREAM) if await client.exists(app.STREAM) else 0
+        await consumer.broker.publish(envelope.model_dump(mode="json"), stream=app.STREAM)
+        await wait_until(lambda: _stream_length(client, length + 1))
+        await wait_until(lambda: _no_pending(settings))
+    await client.aclose()
+    assert await scalar(settings, "SELECT count(*) FROM plumbing.processed_events") == before
 
 
 async def test_an_outage_longer_than_max_attempts_does_not_dead_letter(settings):

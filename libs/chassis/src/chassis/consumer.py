@@ -59,7 +59,7 @@ class EventConsumer(Worker):
 
     ``handlers`` maps event types to ``async def handler(session, envelope)``; the handler
     runs inside the transaction that also records the event as processed. Types without a
-    handler are acknowledged and ignored (tolerant reader).
+    handler are acknowledged and ignored (tolerant reader), without touching the database.
     """
 
     def __init__(self, *, group: str, streams: Sequence[str], handlers: Mapping[str, Handler],
@@ -165,13 +165,17 @@ class EventConsumer(Worker):
             await self.redis.hdel(self._errors_key, message_id)
 
     async def process(self, body: Any) -> bool:
-        """Run the handler for one raw envelope once; returns False for a duplicate."""
+        """Run the handler for one raw envelope once; returns False for a duplicate or an
+        event this consumer ignores."""
         envelope = parse_event(body)
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            # Nothing to do, so nothing to remember: no transaction, just the acknowledgement.
+            log.debug("event_ignored", event_id=str(envelope.event_id), event_type=envelope.type)
+            return False
         token = request_id_var.set(envelope.correlation_id)
         try:
-            handler = self.handlers.get(envelope.type)
-            if handler is not None:
-                envelope.payload()  # validate early: a bad payload is a poison message
+            envelope.payload()  # validate early: a bad payload is a poison message
             async with self.sessions() as session, session.begin():
                 inserted = await session.execute(
                     insert(self.processed_events)
@@ -182,10 +186,9 @@ class EventConsumer(Worker):
                     log.info("event_duplicate_skipped", event_id=str(envelope.event_id),
                              event_type=envelope.type)
                     return False
-                if handler is not None:
-                    await handler(session, envelope)
+                await handler(session, envelope)
             log.info("event_processed", event_id=str(envelope.event_id),
-                     event_type=envelope.type, handled=handler is not None)
+                     event_type=envelope.type)
             return True
         except UnknownEventType:
             return False
