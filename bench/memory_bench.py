@@ -4,7 +4,7 @@
     (its own state folder, a free port); once ``/healthz`` says every service and worker
     kind is ok and the stack has rested, the resident memory (RSS) of every Python process
     in its process tree is summed: the launcher, the services' process and the API
-    processes it forked (one per core by default), and the SMTP sink. PostgreSQL, Redis and
+    processes it forked (none by default on two cores), and the SMTP sink. PostgreSQL, Redis and
     nginx are not Python and are not counted. RSS counts pages a fork shares with its
     parent in both, so the sum overstates what the stack holds (it is the cautious figure).
   * The same services with one process per role (as compose and Kubernetes run them), for

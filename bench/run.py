@@ -39,8 +39,9 @@ NOTES = """Notes on reading the table:
   a value of 0.0 means the SMTP server had already accepted the e-mail by then (boards
   commits before it answers, and the relay is woken by that commit), so the figure is
   clamped at zero. Service-level: bench/notify_bench.py measures from the outbox commit.
-* The whole-stack figures come from the default layout (one API process per core); the
-  "1 -> N API processes" rows show how each grows with processes. The floor is the least a
+* The whole-stack figures come from the default layout (WEB_CONCURRENCY unset: one API
+  process per two cores); the "1 -> 2 API processes" rows show how each moves with a
+  second process. The floor is the least a
   Python API can do here for one row (bench/floor_app.py): no token check, no role, none of
   our layers, same proxy, same database, as many processes. wrk, nginx, PostgreSQL and the
   services share the same two cores.

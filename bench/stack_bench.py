@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from chassis.serve import api_processes  # noqa: E402
 from devstack.gateway import Gateway  # noqa: E402
 from devstack.infra import (  # noqa: E402
     ScratchArea,
@@ -218,7 +218,7 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
     result: dict = {"by_processes": {}}
     progress("baseline: bare nginx proxy")
     result["bare"] = bare_proxy_rps(state, duration, connections)
-    default = os.cpu_count() or 1
+    default = api_processes(None)   # what make run does here
     for processes in sorted({1, 2, default}):
         progress(f"whole stack with {processes} API process(es)")
         with Stack(state / f"stack-{processes}", env=FAST_HASHING, gateway_rates=RATES,

@@ -58,9 +58,10 @@ def supervised_stack(scratch: ScratchArea) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def native_stack(scratch: ScratchArea) -> Iterator[Stack]:
-    """Exactly what `make run` runs: supervised, every service in one process."""
+    """What `make run` runs: supervised, every service in one process, here with a second
+    API process forked from it (WEB_CONCURRENCY=2), so the tests can kill that one too."""
     with Stack(scratch.mktemp("native-stack"), env=RESILIENCE_ENV,
-               gateway_rates=RESILIENCE_RATES, supervise=True) as running:
+               gateway_rates=RESILIENCE_RATES, supervise=True, api_processes=2) as running:
         yield running
 
 

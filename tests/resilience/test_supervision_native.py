@@ -1,6 +1,7 @@
-"""`make run`'s own layout under its own supervision: every service in one process (plus the
-API processes it forks, one per core). kill -9 of that process, of Redis and of one forked
-API process under write load; nothing in this test restarts anything. The launcher brings
+"""`make run`'s own layout under its own supervision: every service in one process (with a
+second API process forked from it here, WEB_CONCURRENCY=2). kill -9 of that process, of
+Redis and of the forked API process under write load; nothing in this test restarts
+anything. The launcher brings
 each back (one log line each), and every acknowledged write has its effects exactly once.
 Requests in flight at a kill may fail: each is reconciled (done exactly once, or not at
 all), as after any crash of an API."""
@@ -44,7 +45,7 @@ def test_the_one_process_of_every_service_killed_comes_back_by_itself(
         # One of the processes the services' process forked to serve the APIs: it notices,
         # stops and exits 1, and the launcher starts it all again.
         forked = [pid for name, pid in stack.python_pids().items() if name != HOST]
-        assert forked, "one API process per core is the default (this machine has 2)"
+        assert forked, "the native stack of these tests runs two API processes"
         before = stack.host
         os.kill(forked[0], signal.SIGKILL)
         fs.wait_until(lambda: [] if stack.host is not before else ["not restarted"],

@@ -153,23 +153,27 @@ def test_the_scheduler_api_serves_logs_its_name_and_stops_on_sigterm(database_ur
     assert lines and all(line.get("service") == "scheduler" for line in lines), out
 
 
-def test_an_api_that_cannot_bind_its_port_ends_the_process_with_1(database_url: str,
-                                                                  redis_url: str) -> None:
+@pytest.mark.parametrize(("processes", "event"), [
+    ("1", "role_failed"),        # one process: uvicorn binds in the role, which fails
+    ("2", "api_bind_failed"),    # bound before the fork, refused before anything starts
+])
+def test_an_api_that_cannot_bind_its_port_ends_the_process_with_1(
+        database_url: str, redis_url: str, processes: str, event: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        process = serve(["scheduler", "--role", "api", "--port", str(port)], database_url,
-                        redis_url)
+        process = serve(["scheduler", "--role", "api", "--port", str(port),
+                         "--api-processes", processes], database_url, redis_url)
         try:
             code = process.wait(30)
         finally:
             out, err = finish(process)
     assert code == 1, (out, err)
-    # Refused before anything starts (the ports are bound before the API processes fork),
-    # naming the API and the port.
-    assert any(line["event"] == "api_bind_failed" and line["api"] == "scheduler"
-               and line["port"] == port for line in json_lines(out)), (out, err)
+    named = [line for line in json_lines(out) if line["event"] == event]
+    assert named and named[0]["service"] == "scheduler", (out, err)
+    if event == "api_bind_failed":
+        assert named[0]["port"] == port
 
 
 # -- running ----------------------------------------------------------------------------------

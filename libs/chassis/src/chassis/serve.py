@@ -10,7 +10,7 @@ many processes run the platform is a deployment choice, not a code path:
   be scaled and restarted on its own.
 
 API processes: the APIs' sockets are bound first, then the process forks
-``--api-processes`` - 1 more (default ``WEB_CONCURRENCY``, else one per core) that serve
+``--api-processes`` - 1 more (default ``WEB_CONCURRENCY``, else one per two cores) that serve
 the same sockets, so requests use every core; the kernel spreads the connections. Only the
 first process runs the workers. Forked after the imports, the others share the code's
 memory with it.
@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the API's port, with one service (default: <PREFIX>HTTP_PORT)")
     parser.add_argument("--api-processes", type=int, metavar="N",
                         help="processes serving the APIs (default: WEB_CONCURRENCY, else one "
-                             "per core); the first also runs the workers")
+                             "per two cores); the first also runs the workers")
     args = parser.parse_args(argv)
     if args.api_processes is not None and args.api_processes < 1:
         parser.error("--api-processes must be at least 1")
@@ -284,10 +284,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ValueError, ImportError) as exc:   # settings refused, unknown service or role
         parser.error(str(exc))
     apis = {name: role for name, role in roles.items() if isinstance(role, ApiServer)}
-    for api in apis.values():
-        api.bind()
     processes = api_processes(args.api_processes) if apis else 1
     if processes > 1:
+        # Shared sockets, bound before the fork. (Measured: uvicorn serving a socket it is
+        # given is markedly slower here than one it binds itself, so one process binds its
+        # own.)
+        for api in apis.values():
+            api.bind()
         # What the imports made is shared with the forks: keep the collector off it.
         gc.collect()
         gc.freeze()
@@ -309,8 +312,10 @@ class ProcessSettings(BaseSettings):
 
 def api_processes(requested: int | None) -> int:
     """How many processes serve the APIs: ``--api-processes``, else ``WEB_CONCURRENCY``,
-    else one per core (each is single-threaded: one event loop, one core)."""
-    return requested or ProcessSettings().web_concurrency or os.cpu_count() or 1
+    else one per two cores. Each process is one event loop on one core, and the APIs share
+    the machine with PostgreSQL, Redis and the gateway, which need the other half (measured
+    on two cores: one API process serves more than two; docs/performance.md)."""
+    return requested or ProcessSettings().web_concurrency or max(1, (os.cpu_count() or 1) // 2)
 
 
 if __name__ == "__main__":
