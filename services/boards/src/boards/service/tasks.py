@@ -126,6 +126,9 @@ async def create_task(session: AsyncSession, caller: Caller, target: sa.Row[Any]
     """A new task at the end of ``target`` (409 at the list's WIP limit)."""
     if assignee_id is not None:
         await check_assignee(session, caller, target.project_id, assignee_id)
+    # Before the list lock, which serializes every placement in the list: whatever needs no
+    # lock is done first, so the lock is held for as few round trips as possible.
+    actor = await user_name(session, caller.user_id)
     target = await lock_list(session, target)
     await _wip_check(session, target)
     position = await new_position(session, tasks, tasks.c.list_id, target.id)
@@ -135,7 +138,6 @@ async def create_task(session: AsyncSession, caller: Caller, target: sa.Row[Any]
         due_at=due_at, priority=priority, labels=labels, position=position,
         created_by=caller.user_id, version=1,
     ).returning(tasks))).one()
-    actor = await user_name(session, caller.user_id)
     await emit_and_record(
         session, "task.created", TaskSnapshot(**snapshot(row)), actor_id=caller.user_id,
         project_id=row.project_id, entity_type="task", entity_id=row.id,
@@ -234,6 +236,7 @@ async def move_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
     if target.project_id != task.project_id:
         raise Unprocessable("The target list is on a board of another project",
                             loc=["body", "list_id"])
+    actor = await user_name(session, caller.user_id)   # before the list lock (see above)
     target = await lock_list(session, target)
     current = await get_task(session, task.id, lock="update")
     check_version(expected, current.version)
@@ -246,7 +249,6 @@ async def move_task(session: AsyncSession, caller: Caller, task: sa.Row[Any],
         .values(list_id=target.id, board_id=target.board_id, position=position,
                 version=tasks.c.version + 1, updated_at=sa.func.now())
         .returning(tasks))).one()
-    actor = await user_name(session, caller.user_id)
     if current.list_id == target.id:
         summary = f"{actor} reordered {quoted(row.title)} in {target.name}"
         source_name = target.name
