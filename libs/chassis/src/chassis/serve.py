@@ -9,9 +9,9 @@ many processes run the platform is a deployment choice, not a code path:
 * in containers each role runs alone (``--role api``, ``--role consumer``...), so each can
   be scaled and restarted on its own.
 
-API processes: the APIs' sockets are bound first, then the process forks
-``--api-processes`` - 1 more (default ``WEB_CONCURRENCY``, else one per two cores) that serve
-the same sockets, so requests use every core; the kernel spreads the connections. Only the
+API processes: with ``--api-processes`` N > 1 (default ``WEB_CONCURRENCY``, else one per
+two cores), the APIs' sockets are bound first and the process forks N - 1 more that serve
+the same sockets, so requests use more cores; the kernel spreads the connections. Only the
 first process runs the workers. Forked after the imports, the others share the code's
 memory with it.
 
