@@ -44,6 +44,12 @@ def rss_mib(pid: int) -> float | None:
     return round(kib / 1024, 1)
 
 
+def rss_by_name(pids: dict[str, int]) -> dict[str, float]:
+    """Resident memory of each process still running (MiB)."""
+    sizes = {name: rss_mib(pid) for name, pid in pids.items()}
+    return {name: size for name, size in sizes.items() if size is not None}
+
+
 def python_descendants(root: int) -> dict[int, str]:
     """``{pid: command line}`` of ``root`` and every process below it that runs Python."""
     parents: dict[int, int] = {}
@@ -122,12 +128,13 @@ def native_at_rest(scratch: ScratchArea, rest_seconds: float) -> dict:
         wait_healthy(f"http://127.0.0.1:{port}", launcher)
         progress(f"native stack up; resting {rest_seconds:.0f}s")
         time.sleep(rest_seconds)
-        processes: dict[str, float | None] = {}
+        pids: dict[str, int] = {}
         for pid, command in sorted(python_descendants(launcher.pid).items()):
             name = label(command)
-            if name in processes:   # the services' API processes: one label each
-                name = f"{name} ({sum(n.startswith(name) for n in processes) + 1})"
-            processes[name] = rss_mib(pid)
+            if name in pids:   # the services' API processes: one label each
+                name = f"{name} ({sum(n.startswith(name) for n in pids) + 1})"
+            pids[name] = pid
+        sizes = rss_by_name(pids)
     finally:
         launcher.send_signal(signal.SIGINT)
         try:
@@ -136,7 +143,6 @@ def native_at_rest(scratch: ScratchArea, rest_seconds: float) -> dict:
             launcher.kill()
             launcher.wait()
         log.close()
-    sizes = {name: size for name, size in processes.items() if size is not None}
     return {"processes": sizes, "count": len(sizes), "total_mib": round(sum(sizes.values()), 1)}
 
 
@@ -145,9 +151,8 @@ def split_roles_at_rest(scratch: ScratchArea, rest_seconds: float) -> dict:
     with Stack(scratch.mktemp("split"), crash_safe=False, supervise=False,
                split_roles=True) as stack:
         time.sleep(rest_seconds)
-        sizes = {name: rss_mib(pid) for name, pid in stack.python_pids().items()}
-    kept = {name: size for name, size in sizes.items() if size is not None}
-    return {"count": len(kept), "total_mib": round(sum(kept.values()), 1)}
+        sizes = rss_by_name(stack.python_pids())
+    return {"count": len(sizes), "total_mib": round(sum(sizes.values()), 1)}
 
 
 def run(*, rest_seconds: float = 10) -> dict:

@@ -38,24 +38,23 @@ from devstack.infra import (  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
 from devstack.testing import register_and_login  # noqa: E402
 from gateway_bench import TrivialUpstream, run_wrk  # noqa: E402
+from memory_bench import rss_by_name  # noqa: E402
 
 RATES = {"auth_rate": "100000r/s", "auth_burst": 100000, "api_rate": "1000000r/s",
          "api_burst": 1000000}
 FAST_HASHING = {"IDENTITY_ARGON2_TIME_COST": "1", "IDENTITY_ARGON2_MEMORY_COST": "8192"}
 
 
-def rss_mib(pids: dict[str, int]) -> dict[str, float]:
-    """Resident memory of each process, from /proc (MiB)."""
-    sizes = {}
-    for name, pid in pids.items():
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        kib = next(int(line.split()[1]) for line in status.splitlines()
-                   if line.startswith("VmRSS:"))
-        sizes[name] = round(kib / 1024, 1)
-    return sizes
+def wrk_through(gateway: Gateway, path: str, duration: float, connections: int) -> dict:
+    """Starts ``gateway``, warms up, then one measured wrk run of GET ``path`` through it;
+    stops it."""
+    try:
+        gateway.start()
+        url = gateway.url + path
+        run_wrk(url, duration=2, connections=connections)
+        return run_wrk(url, duration=duration, connections=connections)
+    finally:
+        gateway.stop()
 
 
 def bare_proxy_rps(state: Path, duration: float, connections: int) -> dict:
@@ -64,12 +63,8 @@ def bare_proxy_rps(state: Path, duration: float, connections: int) -> dict:
     gateway = Gateway(state / "bare-gateway", {"boards": upstream.address}, workers="1",
                       **RATES)
     try:
-        gateway.start()
-        url = f"{gateway.url}/docs/boards/openapi.json"
-        run_wrk(url, duration=2, connections=connections)
-        return run_wrk(url, duration=duration, connections=connections)
+        return wrk_through(gateway, "/docs/boards/openapi.json", duration, connections)
     finally:
-        gateway.stop()
         upstream.stop()
 
 
@@ -170,12 +165,8 @@ def floor_rps(state: Path, stack: Stack, data: dict, processes: int, duration: f
                       **RATES)
     try:
         wait_for_port(port, 30, app, "floor app")
-        gateway.start()
-        url = f"{gateway.url}/docs/boards/floor"
-        run_wrk(url, duration=2, connections=connections)
-        return run_wrk(url, duration=duration, connections=connections)
+        return wrk_through(gateway, "/docs/boards/floor", duration, connections)
     finally:
-        gateway.stop()
         stop_process(app)
 
 
@@ -234,7 +225,7 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
             with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
                 data = seed(api)
             pids = stack.python_pids()
-            result["rss_at_rest_mib"] = rss_mib(pids)
+            result["rss_at_rest_mib"] = rss_by_name(pids)
             progress(f"assignment -> e-mail: {assignments} assignments")
             with httpx.Client(base_url=stack.gateway_url, timeout=30) as api:
                 result["assignment_email"] = assignment_to_email(api, stack, data, assignments)
@@ -245,7 +236,7 @@ def run(*, duration: float = 10, connections: int = 32, mixed_seconds: float = 6
             progress(f"mixed load: {users} connections for {mixed_seconds:.0f}s")
             result["mixed"] = run_wrk(stack.gateway_url + "/", duration=mixed_seconds,
                                       connections=users, threads=2, script=script)
-            result["rss_after_mib"] = rss_mib(pids)
+            result["rss_after_mib"] = rss_by_name(pids)
     result["default_processes"] = default
     # The figures of the default layout, where the rest of the report looks for them.
     result.update(result["by_processes"][default])

@@ -119,9 +119,10 @@ class Stack:
             for spec in self.specs:
                 self._prepare_service(spec)
             self._migrate()
-            for service in self.services.values():
-                self._start_service(service)
-            if not self.split_roles:
+            if self.split_roles:
+                for service in self.services.values():
+                    self._spawn_roles(service)
+            else:
                 self._spawn_host()
             self.docs_dir = self._build_docs()
             for service in self.services.values():
@@ -203,10 +204,9 @@ class Stack:
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
             raise RuntimeError("migrations failed:\n" + "\n".join(tail))
 
-    def _start_service(self, service: ServiceProcesses) -> None:
+    def _spawn_roles(self, service: ServiceProcesses) -> None:
+        """With split roles: the service's API and each worker kind, a process each."""
         spec, port = service.spec, service.port
-        if not self.split_roles:
-            return   # _spawn_host starts them all at once
         progress(f"starting {spec.name} on 127.0.0.1:{port}: api and "
                  f"{', '.join(spec.workers) or 'no workers'}, one process each")
         self._spawn_api(service)
@@ -334,8 +334,9 @@ class Stack:
     def python_pids(self) -> dict[str, int]:
         """The Python processes running the services: ``{name: pid}`` (the services' process
         and the API processes it forked, or each role's process)."""
-        pids = {HOST: self.host.pid} if self.host is not None else {}
+        pids = {}
         if self.host is not None:
+            pids[HOST] = self.host.pid
             children = Path(f"/proc/{self.host.pid}/task/{self.host.pid}/children")
             with contextlib.suppress(OSError):
                 for i, child in enumerate(children.read_text().split(), start=2):

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from chassis.db import get_row
 from chassis.errors import NotFound
 from chassis.pagination import PageParams, keyset_page
 from contracts.events import ListChanged
@@ -18,10 +17,6 @@ from boards.service.activity import emit_and_record, quoted, user_name
 from boards.service.boards import get_board
 from boards.service.ordering import new_position
 from boards.service.task_events import announce_cascade_deletion
-
-
-async def get_list(session: AsyncSession, list_id: uuid.UUID) -> sa.Row[Any]:
-    return await get_row(session, lists, list_id, missing=NotFound("List not found"))
 
 
 async def lock_list(session: AsyncSession, target: Any, *, mode: str = "no_key_update"
