@@ -318,7 +318,7 @@ function validatorModule() {
         }
         r.headersOut['Content-Type'] = 'application/problem+json';
         r.return(503, JSON.stringify({
-            type: 'about:blank', title: 'Service Unavailable', status: 503,
+            type: '/problems/service-unavailable', title: 'Service Unavailable', status: 503,
             detail: 'Not ready: ' + failing.join(', '), services: services, workers: workers,
         }));
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chassis.errors import code_for_status
 from devstack.gateway import render_template
 from devstack.topology import load as load_topology
 
@@ -35,7 +36,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
-    assert body["type"] == "about:blank"
+    assert body["type"] == f"/problems/{code_for_status(status)}"
     assert body["status"] == status
     assert body["title"] and isinstance(body["detail"], str)
     assert response.headers.get("x-request-id")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chassis.errors import PROBLEM_TYPES, code_for_status
 
 PROBLEM = "application/problem+json"
 
@@ -28,7 +29,7 @@ def assert_gateway_problem(response: httpx.Response, status: int, title: str, *,
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM
     body = response.json()
-    assert body["type"] == "about:blank" and body["status"] == status
+    assert body["type"] == f"/problems/{code_for_status(status)}" and body["status"] == status
     assert body["title"] == title and body["detail"]
     assert len(response.headers.get_list("x-request-id")) == 1
     assert response.headers.get_list("retry-after") == (["1"] if retry_after else [])
@@ -54,6 +55,39 @@ def raw_request(url: str, request: bytes) -> tuple[int, dict[str, list[str]], by
     return int(lines[0].split()[1]), headers, body
 
 
+# --- /problems/<code>: a page per problem type ---------------------------------------------
+
+
+GATEWAY_DIR = Path(__file__).resolve().parents[1]
+
+
+def test_the_template_describes_exactly_the_services_problem_types() -> None:
+    template = (GATEWAY_DIR / "nginx.conf.template").read_text()
+    block = template.split("map $problem_page $problem_page_text {", 1)[1].split("}", 1)[0]
+    lines = [line.strip() for line in block.strip().splitlines()][1:]   # after "default"
+    pages = {code: text.strip('";') for code, text in (line.split(None, 1) for line in lines)}
+    assert pages == {code: f"{kind.status}|{kind.title}|{kind.description}"
+                     for code, kind in PROBLEM_TYPES.items()}
+
+
+def test_every_problem_type_has_a_page(client) -> None:
+    for code, kind in PROBLEM_TYPES.items():
+        response = client.get(f"/problems/{code}")
+        assert response.status_code == 200, code
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["cache-control"] == "public, max-age=3600"
+        page = response.text
+        assert f"<h1>{kind.title}</h1>" in page and f"<strong>{kind.status}</strong>" in page
+        assert f"/problems/{code}" in page
+
+
+def test_an_unknown_problem_type_is_a_404_problem(client) -> None:
+    for path in ("/problems/no-such-code", "/problems/", "/problems/UPPER", "/problems/a/b"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["type"] == "/problems/not-found"
+
+
 # --- one page, every status ----------------------------------------------------------------
 
 
@@ -66,7 +100,7 @@ def test_400_for_a_malformed_request(gateway) -> None:
     assert len(headers["x-request-id"]) == 1   # nginx stopped reading at the second Host
     assert "retry-after" not in headers and "www-authenticate" not in headers
     problem = json.loads(body)
-    assert problem == {"type": "about:blank", "title": "Bad Request", "status": 400,
+    assert problem == {"type": "/problems/bad-request", "title": "Bad Request", "status": 400,
                        "detail": "The request could not be understood"}
 
 
@@ -90,7 +124,7 @@ def test_413_401_and_502_headers(client, keys) -> None:
     token = {"Authorization": f"Bearer {keys.token()}"}
     assert_gateway_problem(client.post("/api/v1/boards", headers=token,
                                        content=b"x" * (2 * 1024 * 1024)),
-                           413, "Content Too Large")
+                           413, "Payload Too Large")
     assert_gateway_problem(client.get("/api/v1/boards"), 401, "Unauthorized", challenge=True)
     body = assert_gateway_problem(client.get("/api/v1/teams", headers=token), 502,
                                   "Bad Gateway", retry_after=True)

@@ -27,20 +27,11 @@ from contracts.events import (
     make_event,
 )
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devstack.testing import assert_problem as assert_problem  # the tests import it here
 from starlette.types import Receive, Scope, Send
 
 KID = "test-key"
 ROLES: tuple[ProjectRole, ...] = ("admin", "editor", "viewer")
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    """The response is an RFC 9457 problem+json with ``status``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 class Tokens:

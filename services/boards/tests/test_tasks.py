@@ -250,10 +250,11 @@ async def test_wip_limit_on_create_and_on_move_from_another_list(world: World):
     doing = await world.list(alice, board, "Doing", wip_limit=2)
     first, second = await world.task(alice, doing, "1"), await world.task(alice, doing, "2")
     assert_problem(await world.client.post("/api/v1/tasks", json={
-        "list_id": doing["id"], "title": "3"}, headers=alice.headers), 409)
+        "list_id": doing["id"], "title": "3"}, headers=alice.headers), 409,
+        "wip-limit-reached")
     waiting = await world.task(alice, todo, "waiting")
     assert_problem(await world.client.post(f"/api/v1/tasks/{waiting['id']}/move", json={
-        "list_id": doing["id"]}, headers=alice.headers), 409)
+        "list_id": doing["id"]}, headers=alice.headers), 409, "wip-limit-reached")
     # Moving within the full list is fine.
     within = await world.client.post(f"/api/v1/tasks/{second['id']}/move", json={
         "list_id": doing["id"], "before_id": first["id"]}, headers=alice.headers)
@@ -265,7 +266,7 @@ async def test_wip_limit_on_create_and_on_move_from_another_list(world: World):
     await world.client.post(f"/api/v1/tasks/{first['id']}/move", json={"list_id": todo["id"]},
                             headers=alice.headers)
     assert_problem(await world.client.post(f"/api/v1/tasks/{waiting['id']}/move", json={
-        "list_id": doing["id"]}, headers=alice.headers), 409)
+        "list_id": doing["id"]}, headers=alice.headers), 409, "wip-limit-reached")
     await world.client.patch(f"/api/v1/lists/{doing['id']}", json={"wip_limit": None},
                              headers=alice.headers)
     assert (await world.client.post(f"/api/v1/tasks/{waiting['id']}/move", json={

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import TypedDict
 
-import httpx
+from devstack.testing import assert_problem as assert_problem  # the tests import it here
 
 PASSWORD = "correct horse battery"
 
@@ -35,11 +35,3 @@ def bearer(tokens: dict | str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    """The response is an RFC 9457 problem+json with ``status``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body

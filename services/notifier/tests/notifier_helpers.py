@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 from contracts.events import (
     CommentChanged,
@@ -34,6 +33,7 @@ from contracts.events import (
     UserUpdated,
     make_event,
 )
+from devstack.testing import assert_problem as assert_problem  # the tests import it here
 
 ISSUER = "kanban-identity"
 AUDIENCE = "kanban"
@@ -51,19 +51,6 @@ def sign_token(private_key: Any, user_id: uuid.UUID | str, *, kid: str = KID,
     body = {"sub": str(user_id), "iss": ISSUER, "aud": AUDIENCE, "iat": now,
             "exp": now + 900, "jti": uuid.uuid4().hex, "typ": "access", **claims}
     return jwt.encode(body, private_key, algorithm="RS256", headers={"kid": kid})
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    """The response is an RFC 9457 problem+json with ``status``."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/problem+json"), \
-        response.headers
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys(), body
-    assert body["status"] == status
-    if status == 422:
-        assert body["errors"] and all("loc" in e and "msg" in e for e in body["errors"])
-    return body
 
 
 async def eventually(predicate: Callable[[], Awaitable[Any]], timeout: float = 15.0,

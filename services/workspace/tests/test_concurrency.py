@@ -32,7 +32,7 @@ async def test_two_admins_add_the_same_member(client, api, make_user, db):
             client.post(path, json={"email": newcomer.email, "role": "admin"},
                         headers=admin.headers))
         assert statuses(a, b) == [201, 409], (a.text, b.text)
-        assert_problem(a if a.status_code == 409 else b, 409)
+        assert_problem(a if a.status_code == 409 else b, 409, "already-member")
         assert count(db, "SELECT count(*) FROM workspace.team_members WHERE team_id = :t "
                          "AND user_id = :u", t=team["id"], u=newcomer.id) == 1
 

@@ -181,8 +181,8 @@ async def test_add_project_member_rules(client, api, make_user, outbox_mark, eve
     body = assert_problem(await add(outsider.id), 422)
     assert body["errors"][0]["loc"] == ["body", "user_id"]
     assert_problem(await add(uuid.uuid4()), 422)
-    assert_problem(await add(admin.id), 409)  # implicit admin
-    assert_problem(await add(owner.id, "admin"), 409)
+    assert_problem(await add(admin.id), 409, "implicit-admin")
+    assert_problem(await add(owner.id, "admin"), 409, "implicit-admin")
     mark = outbox_mark()
     assert (await add(member.id)).status_code == 201
     [event] = events_since(mark)
@@ -191,7 +191,7 @@ async def test_add_project_member_rules(client, api, make_user, outbox_mark, eve
                           "project_name": "Rules", "user_id": str(member.id),
                           "email": member.email, "full_name": member.full_name,
                           "role": "viewer", "implicit": False}
-    assert_problem(await add(member.id, "editor"), 409)  # already
+    assert_problem(await add(member.id, "editor"), 409, "already-member")
     for bad in [{"user_id": str(member.id)}, {"role": "viewer"},
                 {"user_id": "x", "role": "viewer"},
                 {"user_id": str(member.id), "role": "owner"},
@@ -244,8 +244,9 @@ async def test_implicit_admins_cannot_be_changed_or_removed(client, api, make_us
         path = f"/api/v1/projects/{project['id']}/members/{target.id}"
         for caller in (owner, admin, p_admin):
             assert_problem(await client.patch(path, json={"role": "viewer"},
-                                              headers=caller.headers), 409)
-            assert_problem(await client.delete(path, headers=caller.headers), 409)
+                                              headers=caller.headers), 409, "implicit-admin")
+            assert_problem(await client.delete(path, headers=caller.headers), 409,
+                           "implicit-admin")
 
 
 async def test_project_member_target_outside_project(client, api, make_user):

@@ -282,7 +282,7 @@ async def test_adding_an_existing_member_is_409(client, api, make_user):
     for email, role in [(member.email, "admin"), (owner.email, "member")]:
         response = await client.post(f"/api/v1/teams/{team['id']}/members",
                                      json={"email": email, "role": role}, headers=owner.headers)
-        assert_problem(response, 409)
+        assert_problem(response, 409, "already-member")
 
 
 @pytest.mark.parametrize("body", [
@@ -337,7 +337,7 @@ async def test_the_owners_role_changes_only_by_transfer(client, api, make_user):
         for role in ["admin", "member"]:
             assert_problem(await client.patch(f"/api/v1/teams/{team['id']}/members/{owner.id}",
                                               json={"role": role}, headers=caller.headers),
-                           409)
+                           409, "owner-cannot-leave")
 
 
 async def test_transfer_ownership(client, api, make_user, outbox_mark, events_since, db):
@@ -360,7 +360,7 @@ async def test_transfer_ownership(client, api, make_user, outbox_mark, events_si
                    403)
     # ...and may leave, which the owner may not.
     assert_problem(await client.delete(f"/api/v1/teams/{team['id']}/members/{member.id}",
-                                       headers=member.headers), 409)
+                                       headers=member.headers), 409, "owner-cannot-leave")
     assert (await client.delete(f"/api/v1/teams/{team['id']}/members/{owner.id}",
                                 headers=owner.headers)).status_code == 204
     with db.connect() as conn:

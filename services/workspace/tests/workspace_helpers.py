@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jwt
 from contracts.events import Envelope
+from devstack.testing import assert_problem as assert_problem  # the tests import it here
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
@@ -46,19 +47,6 @@ class TestUser:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    """The response is an RFC 9457 problem+json with ``status``."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/problem+json"), \
-        response.headers
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys(), body
-    assert body["status"] == status
-    if status == 422:
-        assert body["errors"] and all("loc" in e and "msg" in e for e in body["errors"])
-    return body
 
 
 @dataclass

@@ -1,12 +1,10 @@
-"""The FastAPI application shape every service shares: request-id middleware with a JSON
-access log, problem+json errors, health endpoints, DB engine and Redis client in the
-lifespan, token verification, and a session-per-request dependency."""
+"""The FastAPI application shape every service shares: one request middleware (request id,
+JSON access log, body limits, content type), problem+json errors, health endpoints, DB engine
+and Redis client in the lifespan, token verification, and a session-per-request dependency."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -15,87 +13,18 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis.auth import TokenVerifier
 from chassis.db import make_engine, make_session_factory
 from chassis.docs import docs_router
-from chassis.errors import install_error_handlers, problem
-from chassis.limits import BodyLimitMiddleware
+from chassis.errors import PROBLEM_TYPES, install_error_handlers, problem, problem_type_uri
 from chassis.logging import configure_logging, get_logger, request_id_var
+from chassis.middleware import RequestMiddleware
 from chassis.migrations import current_revision, head_revision
 from chassis.settings import ServiceSettings
 from chassis.worker import worker_states
 
 log = get_logger("http")
-
-REQUEST_ID_HEADER = "x-request-id"
-
-
-class RequestContextMiddleware:
-    """Takes X-Request-ID from the caller (or makes one), binds it to the logs of this
-    request, echoes it on the response and logs one line per request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
-        request_id = incoming.decode("latin-1")[:200] if incoming else str(uuid.uuid4())
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"],
-                                      (REQUEST_ID_HEADER.encode(), request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if not scope["path"].startswith("/health"):
-                log.info("request", method=scope["method"], path=scope["path"], status=status,
-                         duration_ms=round((time.perf_counter() - started) * 1000, 2))
-            request_id_var.reset(token)
-
-
-class UnhandledErrorMiddleware:
-    """Turns an unexpected exception into a 500 problem+json *without* re-raising it.
-
-    Starlette's own handler for ``Exception`` re-raises after answering, and uvicorn then
-    closes the keep-alive connection; nginx may reuse that dead connection for the next
-    request and, for a POST, answer 502 to an unrelated client. Answering here keeps the
-    connection healthy."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            log.error("unhandled_error", exc_info=exc, path=scope.get("path"))
-            if started:
-                raise
-            await problem(500, "Internal server error")(scope, receive, send)
 
 
 def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -131,11 +60,26 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+def _problem_types_table() -> str:
+    rows = [f"| `{problem_type_uri(code)}` | {kind.status} | {kind.description} |"
+            for code, kind in PROBLEM_TYPES.items()]
+    return "\n".join(["| type | status | meaning |", "|---|---|---|", *rows])
+
+
 PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object", "title": "Problem", "description": "RFC 9457 problem details",
+    "type": "object", "title": "Problem",
+    "description": "RFC 9457 problem details. `type` is one of these stable relative URIs "
+                   "(the gateway serves a short page at each):\n\n" + _problem_types_table(),
     "required": ["type", "title", "status", "detail"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                   "status": {"type": "integer"}, "detail": {"type": "string"}},
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference",
+                 "description": "The problem type, `/problems/<code>`; branch on this, "
+                                "never on `detail`.",
+                 "examples": [problem_type_uri("not-found")]},
+        "title": {"type": "string", "description": "The problem type's short title."},
+        "status": {"type": "integer", "description": "The HTTP status."},
+        "detail": {"type": "string", "description": "What went wrong in this case, for "
+                                                    "people."}},
 }
 VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
     **PROBLEM_SCHEMA, "title": "ValidationProblem",
@@ -237,9 +181,11 @@ def create_service_app(
     token_verifier: TokenVerifier | None = None,
     on_startup: Callable[[FastAPI], Awaitable[None]] | None = None,
     workers: Sequence[str] = (),
+    other_bodies: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build a service app. Routers carry the public paths (``/api/v1/...``); ``workers``
-    names the service's worker kinds, whose heartbeats ``/health/ready`` reports."""
+    names the service's worker kinds, whose heartbeats ``/health/ready`` reports;
+    ``other_bodies`` the routes whose body is not JSON (see :class:`RequestMiddleware`)."""
     configure_logging(service, settings.log_level)
 
     @asynccontextmanager
@@ -266,9 +212,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=f"/docs/{service}/openapi.json",
                   debug=settings.debug, default_response_class=JSONResponse)
-    app.add_middleware(UnhandledErrorMiddleware)  # innermost: answers, never re-raises
-    app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestMiddleware, other_bodies=other_bodies)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health_router(service, service, workers))

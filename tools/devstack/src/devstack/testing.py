@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
+from chassis.errors import PROBLEM_TYPES, code_for_status, problem_type_uri
 
 
 @dataclass
@@ -92,12 +93,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     return value
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem+json with ``status``."""
-    assert response.status_code == status, response.text
+def assert_problem(response: httpx.Response, status: int,
+                   code: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem+json with ``status`` and a ``type`` of the
+    catalogue: ``/problems/<code>`` if ``code`` is given, else any type of that status."""
+    assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"].startswith("application/problem+json"), \
         response.headers
     body: dict[str, Any] = response.json()
     assert {"type", "title", "status", "detail"} <= body.keys(), body
     assert body["status"] == status
+    if code is not None:
+        assert body["type"] == problem_type_uri(code), body
+    else:
+        allowed = {problem_type_uri(c) for c, kind in PROBLEM_TYPES.items()
+                   if kind.status == status} or {problem_type_uri(code_for_status(status))}
+        assert body["type"] in allowed, body
+    assert body["title"] == PROBLEM_TYPES[body["type"].removeprefix("/problems/")].title
+    if status == 422:
+        assert body["errors"] and all("loc" in e and "msg" in e for e in body["errors"]), body
     return body

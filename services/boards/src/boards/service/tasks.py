@@ -93,7 +93,7 @@ async def _wip_check(session: AsyncSession, target: sa.Row[Any]) -> None:
         .limit(target.wip_limit).subquery()))).scalar_one()
     if held >= target.wip_limit:
         raise Conflict(f"List \u201c{target.name}\u201d is at its WIP limit "
-                       f"({target.wip_limit})")
+                       f"({target.wip_limit})", code="wip-limit-reached")
 
 
 async def _assignment_events(session: AsyncSession, caller_id: uuid.UUID | None, row: Any,

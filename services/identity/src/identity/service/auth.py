@@ -54,7 +54,7 @@ async def register(session: AsyncSession, passwords: Passwords, *, email: str, p
         .on_conflict_do_nothing(index_elements=[users.c.email])
         .returning(users))).first()
     if row is None:
-        raise Conflict("An account with this e-mail already exists")
+        raise Conflict("An account with this e-mail already exists", code="email-taken")
     await publisher.publish(session, "user.registered", UserRegistered(
         user_id=user_id, email=email, full_name=full_name), actor_id=user_id)
     log.info("user_registered", user_id=str(user_id))

@@ -207,17 +207,19 @@ def _require_admin(access: ProjectAccess) -> None:
 
 
 async def add_project_member(session: AsyncSession, access: ProjectAccess, user_id: uuid.UUID,
-                             *, role: ProjectRole, actor_id: uuid.UUID) -> ProjectMemberView:
-    """Give a team member an explicit project role. 422 if not in the team, 409 if an
-    implicit admin or already a member."""
+                             *, role: ProjectRole, actor_id: uuid.UUID,
+                             field: str = "user_id") -> ProjectMemberView:
+    """Give a team member an explicit project role. 422 if not in the team (its ``loc``
+    names ``field``, the body field the user was given by), 409 if an implicit admin or
+    already a member."""
     _require_admin(access)
     project = access.project
     their_team_role = await team_role(session, project.team_id, user_id)
     if their_team_role is None:
         raise Unprocessable("The user is not a member of the project's team",
-                            loc=["body", "user_id"])
+                            loc=["body", field])
     if their_team_role in IMPLICIT_ADMIN_ROLES:
-        raise Conflict(IMPLICIT_ADMIN_CONFLICT)
+        raise Conflict(IMPLICIT_ADMIN_CONFLICT, code="implicit-admin")
     try:
         async with session.begin_nested():
             await session.execute(project_members.insert().values(
@@ -226,8 +228,9 @@ async def add_project_member(session: AsyncSession, access: ProjectAccess, user_
         if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == \
                 "fk_project_members_team_member":
             raise Unprocessable("The user is not a member of the project's team",
-                                loc=["body", "user_id"]) from exc
-        raise Conflict("This user is already a member of the project") from exc
+                                loc=["body", field]) from exc
+        raise Conflict("This user is already a member of the project",
+                       code="already-member") from exc
     user = await user_or_placeholder(session, user_id)
     await publisher.publish(session, "project.member_added", ProjectMemberAdded(
         project_id=project.id, team_id=project.team_id, project_name=project.name,
@@ -244,7 +247,7 @@ async def _explicit_member(session: AsyncSession, access: ProjectAccess,
     if member is None:
         raise NotFound(PROJECT_MEMBER_NOT_FOUND)
     if member.implicit:
-        raise Conflict(IMPLICIT_ADMIN_CONFLICT)
+        raise Conflict(IMPLICIT_ADMIN_CONFLICT, code="implicit-admin")
     return member
 
 

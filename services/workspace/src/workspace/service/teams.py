@@ -162,13 +162,13 @@ async def add_member(session: AsyncSession, access: TeamAccess, user: DirectoryU
     becomes an implicit admin of every project of the team (project.member_added)."""
     team = access.team
     if await get_member(session, team.id, user.user_id) is not None:
-        raise Conflict("This user is already a member of the team")
+        raise Conflict("This user is already a member of the team", code="already-member")
     try:
         async with session.begin_nested():
             await session.execute(team_members.insert().values(
                 team_id=team.id, user_id=user.user_id, role=role))
     except IntegrityError as exc:  # backstop; the team lock makes this unreachable
-        raise Conflict("This user is already a member of the team") from exc
+        raise Conflict("This user is already a member of the team", code="already-member") from exc
     await publisher.publish(session, "team.member_added", TeamMemberAdded(
         team_id=team.id, team_name=team.name, user_id=user.user_id, email=user.email,
         full_name=user.full_name, role=role), actor_id=actor_id)
@@ -215,7 +215,7 @@ async def change_member_role(session: AsyncSession, access: TeamAccess, user_id:
         return member
     if member.role == "owner":
         raise Conflict("The owner's role changes only by transferring ownership to another "
-                       "member")
+                       "member", code="owner-cannot-leave")
     if role == "owner":
         previous = await get_member(session, team.id, actor_id)
         assert previous is not None and previous.role == "owner"
@@ -239,7 +239,8 @@ async def remove_member(session: AsyncSession, access: TeamAccess, user_id: uuid
     if member is None:
         raise NotFound(MEMBER_NOT_FOUND)
     if member.role == "owner":
-        raise Conflict("The owner cannot leave or be removed; transfer ownership first")
+        raise Conflict("The owner cannot leave or be removed; transfer ownership first",
+                       code="owner-cannot-leave")
     user = DirectoryUser(member.user_id, member.email, member.full_name)
     await project_roles.team_role_changed(session, team_id=team.id, user=user,
                                           old_team_role=member.role, new_team_role=None,
